@@ -1,0 +1,1 @@
+//! `lotse-tests`: helpers for tests that run real Lotse nodes on loopback.
