@@ -1,1 +1,71 @@
-fn main() {}
+//! `lotse`: the command-line interface of a Lotse node.
+//!
+//! Commands that change a node talk to its local admin API while `lotse run` is running
+//! (sled allows one process per database) and open the data directory directly otherwise;
+//! [`target`] makes that choice in one place.
+
+// A binary has no public API: `pub` here means "visible to the other modules".
+#![allow(unreachable_pub)]
+
+mod commands;
+mod target;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Lotse: a federated referral network for social agencies.
+#[derive(Debug, Parser)]
+#[command(name = "lotse", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a node's data directory (keys, configuration).
+    Init(commands::init::InitArgs),
+    /// Join a network with an invitation token from the KI.
+    Join(commands::init::JoinArgs),
+    /// Run the node in the foreground until Ctrl-C or SIGTERM.
+    Run(commands::run::RunArgs),
+    /// Create a one-time invitation for an agency (KI directory node only).
+    Invite(commands::directory::InviteArgs),
+    /// Show or change the network directory.
+    #[command(subcommand)]
+    Directory(commands::directory::DirectoryCommand),
+    /// Publish this agency's services (from a TOML file) to the directory.
+    Services(commands::directory::ServicesArgs),
+    /// Show outgoing messages and their delivery state.
+    Outbox(commands::directory::OutboxArgs),
+}
+
+/// The data directory argument every command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataDirArg {
+    /// The node's data directory.
+    #[arg(long, value_name = "DIR", env = "LOTSE_DATA_DIR")]
+    pub data_dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init(a) => commands::init::init(a),
+        Command::Join(a) => commands::init::join(a),
+        Command::Run(a) => commands::run::run(a),
+        Command::Invite(a) => commands::directory::invite(a),
+        Command::Directory(c) => commands::directory::directory(c),
+        Command::Services(a) => commands::directory::services(a),
+        Command::Outbox(a) => commands::directory::outbox(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

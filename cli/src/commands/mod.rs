@@ -1,0 +1,5 @@
+//! One module per group of commands.
+
+pub mod directory;
+pub mod init;
+pub mod run;

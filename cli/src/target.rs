@@ -1,0 +1,110 @@
+//! Where a command acts: the running node's admin API, or the data directory itself.
+//!
+//! If the node answers `/healthz` at the configured HTTP address, commands go through its
+//! admin API with the token from `admin.token`; otherwise they open the store directly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use lotse_node::core::Core;
+use lotse_node::datadir::DataDir;
+
+use crate::DataDirArg;
+
+/// The chosen target.
+pub enum Target {
+    /// The node runs: use its API.
+    Online(Api),
+    /// The node is stopped: open it here.
+    Offline(Arc<Core>),
+}
+
+/// A client of the local admin API.
+pub struct Api {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Api {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        let req = self
+            .agent
+            .request(method, &format!("{}{path}", self.base))
+            .set("Authorization", &format!("Bearer {}", self.token));
+        let result = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        match result {
+            Ok(resp) => {
+                if resp.status() == 202 || resp.status() == 204 {
+                    return Ok(serde_json::Value::Null);
+                }
+                resp.into_json()
+                    .context("the node sent an unreadable answer")
+            }
+            Err(ureq::Error::Status(code, resp)) => {
+                let body: serde_json::Value = resp.into_json().unwrap_or_default();
+                let msg = body["error"].as_str().unwrap_or("no details").to_string();
+                Err(anyhow!("the node refused ({code}): {msg}"))
+            }
+            Err(e) => Err(anyhow!("cannot reach the node's API: {e}")),
+        }
+    }
+
+    /// GET.
+    pub fn get(&self, path: &str) -> Result<serde_json::Value> {
+        self.call("GET", path, None)
+    }
+
+    /// POST with a JSON body.
+    pub fn post(&self, path: &str, body: serde_json::Value) -> Result<serde_json::Value> {
+        self.call("POST", path, Some(body))
+    }
+
+    /// PUT with a JSON body.
+    pub fn put(&self, path: &str, body: serde_json::Value) -> Result<serde_json::Value> {
+        self.call("PUT", path, Some(body))
+    }
+}
+
+/// Picks the target for `arg`.
+pub fn choose(arg: &DataDirArg) -> Result<Target> {
+    let dir = DataDir::new(&arg.data_dir);
+    let config = dir.load_config()?;
+    let mut addr = config.network.http_listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip([127, 0, 0, 1].into());
+    }
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .timeout_connect(Duration::from_millis(500))
+        .build();
+    let base = format!("http://{addr}");
+    if agent.get(&format!("{base}/healthz")).call().is_ok() {
+        let token = dir.load_token()?;
+        return Ok(Target::Online(Api { base, token, agent }));
+    }
+    match Core::open(dir) {
+        Ok(core) => Ok(Target::Offline(core)),
+        Err(lotse_node::core::OpenError::Store(lotse_node::store::StoreError::Locked)) => bail!(
+            "the node is running (its data directory is locked) but its API at {base} does not answer; check network.http_listen in lotse.toml"
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A tokio runtime for offline work.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

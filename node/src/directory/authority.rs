@@ -1,0 +1,332 @@
+//! The KI directory node's administration: the first snapshot, invitations, admitting
+//! joining agencies, profile updates and revocation. Each change publishes a new snapshot
+//! with the next serial, signed by the authority key.
+//!
+//! The KI lists an agency's name and kind (from the invitation it issued) but publishes the
+//! agency's profile exactly as the agency signed it: it cannot change an agency's services.
+//! Invitation secrets are stored only as hashes and are accepted once, before expiry.
+
+use std::sync::Arc;
+
+use lotse_protocol::directory::{
+    AgencyKind, AgencyProfile, DirectoryContent, Member, SignedDirectory, SignedProfile,
+};
+use lotse_protocol::invitation::{Invitation, secret_hash};
+use lotse_protocol::payload::JoinRequest;
+use lotse_protocol::{NodeId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use super::AcceptError;
+use crate::core::Core;
+use crate::store::{Batch, Expect, Space, StoreError, from_json, to_json};
+
+/// Why a directory change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorityError {
+    /// Not the directory node.
+    #[error(
+        "this is not the KI's directory node (no authority key); run this on the directory node"
+    )]
+    NotDirectoryNode,
+    /// Unknown or used invitation.
+    #[error("the invitation is unknown or has already been used; ask the KI for a new one")]
+    InvitationInvalid,
+    /// Expired invitation.
+    #[error("the invitation expired on {0}; ask the KI for a new one")]
+    InvitationExpired(Timestamp),
+    /// The profile is bad.
+    #[error("the agency profile is not valid: {0}")]
+    BadProfile(String),
+    /// No such member.
+    #[error("{0} is not a member of the network")]
+    UnknownMember(NodeId),
+    /// Cannot revoke self.
+    #[error("the directory node cannot revoke itself")]
+    RevokeSelf,
+    /// Invalid input.
+    #[error("{0}")]
+    Invalid(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The new snapshot was not accepted.
+    #[error(transparent)]
+    Accept(#[from] AcceptError),
+}
+
+/// An invitation as the KI stores it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvitationRecord {
+    /// Agency name.
+    pub agency_name: String,
+    /// Agency kind.
+    pub agency_kind: AgencyKind,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Expires.
+    pub expires_at: Timestamp,
+    /// The node that used it.
+    pub used_by: Option<NodeId>,
+    /// When.
+    pub used_at: Option<Timestamp>,
+}
+
+/// The KI's own profile: its addresses, no services.
+pub fn own_profile(core: &Core, addresses: Vec<String>) -> SignedProfile {
+    AgencyProfile {
+        node_id: core.id,
+        encryption: core.encryption.recipient(),
+        addresses,
+        services: vec![],
+        updated_at: core.clock.now(),
+    }
+    .sign(&core.node_key)
+}
+
+/// Creates serial 1 with the KI itself as the only member.
+pub async fn publish_initial(core: &Core) -> Result<SignedDirectory, AuthorityError> {
+    let key = core
+        .authority_key
+        .as_ref()
+        .ok_or(AuthorityError::NotDirectoryNode)?;
+    let now = core.clock.now();
+    let content = DirectoryContent {
+        authority: key.public(),
+        serial: 1,
+        issued_at: now,
+        members: vec![Member {
+            node_id: core.id,
+            name: core.config.name.clone(),
+            kind: AgencyKind::IntegrationCentre,
+            admitted_at: now,
+            profile: own_profile(core, core.config.network.public_addresses.clone()),
+        }],
+        revoked: vec![],
+    };
+    let signed = content.sign(key);
+    core.directory.accept(core.store.as_ref(), &signed).await?;
+    Ok(signed)
+}
+
+/// Applies `change` to the current content and publishes the result as the next serial.
+async fn publish(
+    core: &Core,
+    extra: Batch,
+    change: impl FnOnce(&mut DirectoryContent) -> Result<(), AuthorityError>,
+) -> Result<SignedDirectory, AuthorityError> {
+    let key = core
+        .authority_key
+        .as_ref()
+        .ok_or(AuthorityError::NotDirectoryNode)?;
+    let _guard = core.publish_lock.lock().await;
+    let current = core.directory.current().ok_or(AuthorityError::Invalid(
+        "the directory has no snapshot yet".into(),
+    ))?;
+    let mut content = current.content();
+    change(&mut content)?;
+    content.serial = current.serial + 1;
+    content.issued_at = core.clock.now();
+    let signed = content.sign(key);
+    // Commit the side effects (e.g. the used invitation) before the snapshot: if we crash
+    // in between, the invitation is spent but the node can ask the KI admin for another;
+    // never the other way round (a member admitted twice by one token).
+    if !extra.is_empty() {
+        core.store.commit(extra)?;
+    }
+    core.directory.accept(core.store.as_ref(), &signed).await?;
+    Ok(signed)
+}
+
+/// Creates an invitation for `agency_name`, valid for `valid_for_ms`.
+pub async fn create_invitation(
+    core: &Core,
+    agency_name: &str,
+    agency_kind: AgencyKind,
+    valid_for_ms: u64,
+) -> Result<Invitation, AuthorityError> {
+    let key = core
+        .authority_key
+        .as_ref()
+        .ok_or(AuthorityError::NotDirectoryNode)?;
+    let name = agency_name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(AuthorityError::Invalid(
+            "the agency name must be 1 to 200 characters".into(),
+        ));
+    }
+    let now = core.clock.now();
+    let secret: [u8; 32] = rand::random();
+    let record = InvitationRecord {
+        agency_name: name.to_string(),
+        agency_kind,
+        created_at: now,
+        expires_at: now.plus_millis(valid_for_ms),
+        used_by: None,
+        used_at: None,
+    };
+    let mut batch = Batch::new();
+    batch.put(
+        Space::Invitations,
+        secret_hash(&secret).to_vec(),
+        to_json(&record),
+    );
+    core.store.commit(batch)?;
+    core.store.flush().await?;
+    Ok(Invitation {
+        agency_name: record.agency_name,
+        agency_kind,
+        ki_addresses: core.config.network.public_addresses.clone(),
+        ki_node: core.id,
+        ki_encryption: core.encryption.recipient(),
+        authority: key.public(),
+        secret,
+        expires_at: record.expires_at,
+    })
+}
+
+/// All invitations, newest first.
+pub fn list_invitations(core: &Core) -> Result<Vec<InvitationRecord>, AuthorityError> {
+    let mut v: Vec<InvitationRecord> = core
+        .store
+        .scan(Space::Invitations, b"", usize::MAX)?
+        .iter()
+        .map(|(_, bytes)| from_json(Space::Invitations, bytes))
+        .collect::<Result<_, _>>()?;
+    v.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+    Ok(v)
+}
+
+/// Admits the node that sent `request`, if its invitation is valid.
+pub async fn admit(
+    core: &Core,
+    sender: NodeId,
+    request: &JoinRequest,
+) -> Result<SignedDirectory, AuthorityError> {
+    let hash = secret_hash(&request.secret).to_vec();
+    let stored = core
+        .store
+        .get(Space::Invitations, &hash)?
+        .ok_or(AuthorityError::InvitationInvalid)?;
+    let mut record: InvitationRecord = from_json(Space::Invitations, &stored)?;
+    if let Some(node) = record.used_by {
+        // A retry by the same node (its answer got lost) gets the directory again.
+        if node == sender
+            && let Some(d) = core.directory.current()
+            && d.is_active(&sender)
+        {
+            return Ok(d.signed.clone());
+        }
+        return Err(AuthorityError::InvitationInvalid);
+    }
+    let now = core.clock.now();
+    if now >= record.expires_at {
+        return Err(AuthorityError::InvitationExpired(record.expires_at));
+    }
+    let profile = request
+        .profile
+        .verify()
+        .map_err(|e| AuthorityError::BadProfile(e.to_string()))?;
+    if profile.node_id != sender {
+        return Err(AuthorityError::BadProfile(
+            "the profile belongs to another node than the one joining".into(),
+        ));
+    }
+    record.used_by = Some(sender);
+    record.used_at = Some(now);
+    let mut spend = Batch::new();
+    spend.guard(Space::Invitations, hash.clone(), Expect::Value(stored));
+    spend.put(Space::Invitations, hash, to_json(&record));
+    let member = Member {
+        node_id: sender,
+        name: record.agency_name.clone(),
+        kind: record.agency_kind,
+        admitted_at: now,
+        profile: request.profile.clone(),
+    };
+    publish(core, spend, move |c| {
+        if c.members.iter().any(|m| m.node_id == sender) || c.revoked.contains(&sender) {
+            return Err(AuthorityError::Invalid(
+                "this node is already a member or was revoked".into(),
+            ));
+        }
+        c.members.push(member);
+        Ok(())
+    })
+    .await
+}
+
+/// Replaces a member's profile with a newer one it signed.
+pub async fn update_profile(
+    core: &Core,
+    sender: NodeId,
+    signed: &SignedProfile,
+) -> Result<Option<SignedDirectory>, AuthorityError> {
+    let profile = signed
+        .verify()
+        .map_err(|e| AuthorityError::BadProfile(e.to_string()))?;
+    if profile.node_id != sender {
+        return Err(AuthorityError::BadProfile(
+            "a node may only update its own profile".into(),
+        ));
+    }
+    let current = core
+        .directory
+        .member(&sender)
+        .ok_or(AuthorityError::UnknownMember(sender))?;
+    if profile.updated_at <= current.profile.updated_at {
+        // Already applied (a retry) or stale: nothing to publish.
+        return Ok(None);
+    }
+    let signed = signed.clone();
+    publish(core, Batch::new(), move |c| {
+        let m = c
+            .members
+            .iter_mut()
+            .find(|m| m.node_id == sender)
+            .ok_or(AuthorityError::UnknownMember(sender))?;
+        m.profile = signed;
+        Ok(())
+    })
+    .await
+    .map(Some)
+}
+
+/// Revokes a member.
+pub async fn revoke(core: &Core, node: NodeId) -> Result<SignedDirectory, AuthorityError> {
+    if node == core.id {
+        return Err(AuthorityError::RevokeSelf);
+    }
+    publish(core, Batch::new(), move |c| {
+        let before = c.members.len();
+        c.members.retain(|m| m.node_id != node);
+        if c.members.len() == before {
+            return Err(AuthorityError::UnknownMember(node));
+        }
+        c.revoked.push(node);
+        Ok(())
+    })
+    .await
+}
+
+/// Republishes the KI's own entry if its addresses changed (e.g. a new port).
+pub async fn refresh_own_entry(
+    core: &Arc<Core>,
+    addresses: Vec<String>,
+) -> Result<(), AuthorityError> {
+    let Some(me) = core.directory.member(&core.id) else {
+        return Ok(());
+    };
+    if me.profile.addresses == addresses {
+        return Ok(());
+    }
+    let profile = own_profile(core, addresses);
+    let id = core.id;
+    publish(core, Batch::new(), move |c| {
+        if let Some(m) = c.members.iter_mut().find(|m| m.node_id == id) {
+            m.profile = profile;
+        }
+        Ok(())
+    })
+    .await
+    .map(|_| ())
+}
