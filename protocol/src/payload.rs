@@ -86,8 +86,11 @@ pub struct Slot {
 }
 
 /// Where the handover meeting takes place.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "mode", content = "detail")]
+///
+/// In JSON it is adjacently tagged (`{"mode": "in_person", "detail": "..."}`); in the binary
+/// codec it is a plain enum (variant index, then the text), because postcard cannot decode
+/// adjacently tagged enums.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MeetingPlace {
     /// In person, at an address.
     InPerson(String),
@@ -95,6 +98,72 @@ pub enum MeetingPlace {
     Phone,
     /// By video, with a link or instructions.
     Video(String),
+}
+
+/// The serde forms of [`MeetingPlace`]: adjacently tagged for people, plain for the codec.
+mod meeting_place_serde {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::MeetingPlace;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename = "MeetingPlace")]
+    enum Binary {
+        InPerson(String),
+        Phone,
+        Video(String),
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(
+        rename = "MeetingPlace",
+        rename_all = "snake_case",
+        tag = "mode",
+        content = "detail"
+    )]
+    enum Text {
+        InPerson(String),
+        Phone,
+        Video(String),
+    }
+
+    impl Serialize for MeetingPlace {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            if s.is_human_readable() {
+                match self.clone() {
+                    MeetingPlace::InPerson(t) => Text::InPerson(t),
+                    MeetingPlace::Phone => Text::Phone,
+                    MeetingPlace::Video(t) => Text::Video(t),
+                }
+                .serialize(s)
+            } else {
+                match self.clone() {
+                    MeetingPlace::InPerson(t) => Binary::InPerson(t),
+                    MeetingPlace::Phone => Binary::Phone,
+                    MeetingPlace::Video(t) => Binary::Video(t),
+                }
+                .serialize(s)
+            }
+        }
+    }
+
+    impl<'de> Deserialize<'de> for MeetingPlace {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Ok(if d.is_human_readable() {
+                match Text::deserialize(d)? {
+                    Text::InPerson(t) => MeetingPlace::InPerson(t),
+                    Text::Phone => MeetingPlace::Phone,
+                    Text::Video(t) => MeetingPlace::Video(t),
+                }
+            } else {
+                match Binary::deserialize(d)? {
+                    Binary::InPerson(t) => MeetingPlace::InPerson(t),
+                    Binary::Phone => MeetingPlace::Phone,
+                    Binary::Video(t) => MeetingPlace::Video(t),
+                }
+            })
+        }
+    }
 }
 
 /// Handover slots proposed by one side.
