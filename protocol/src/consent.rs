@@ -132,8 +132,29 @@ impl Consent {
         Ok(())
     }
 
+    /// Checks sizes only (what a receiver can check regardless of dates).
+    pub fn check_bounds(&self) -> Result<(), ConsentError> {
+        if self.purpose.len() > limits::MAX_TEXT_BYTES {
+            return Err(ConsentError::TextTooLong {
+                field: "purpose",
+                limit: limits::MAX_TEXT_BYTES,
+            });
+        }
+        if self.recorded_by.len() > limits::MAX_SHORT_TEXT_BYTES {
+            return Err(ConsentError::TextTooLong {
+                field: "recorded_by",
+                limit: limits::MAX_SHORT_TEXT_BYTES,
+            });
+        }
+        if let Some(form) = &self.scanned_form {
+            crate::client::validate_attachment(form).map_err(ConsentError::ScannedForm)?;
+        }
+        Ok(())
+    }
+
     /// Checks the record on its own: purpose, recorder, dates and form, without a payload.
     pub fn validate_record(&self, today: ::time::Date) -> Result<(), ConsentError> {
+        self.check_bounds()?;
         if self.purpose.trim().is_empty() {
             return Err(ConsentError::NoPurpose);
         }

@@ -162,6 +162,9 @@ pub enum OpenError {
     /// The sender key in the header is not a valid key.
     #[error("sender key in the header is not a valid ed25519 key")]
     InvalidSenderKey,
+    /// The recipient key in the header is not a valid key.
+    #[error("recipient key in the header is not a valid ed25519 key")]
+    InvalidRecipientKey,
     /// The signature does not verify.
     #[error("signature does not verify: the envelope was changed or not signed by its sender")]
     BadSignature,
@@ -305,11 +308,9 @@ fn parse(bytes: &[u8]) -> Result<(Header, &[u8]), OpenError> {
         return Err(OpenError::LengthMismatch { declared, actual });
     }
     let sender = NodeId::from_bytes(array(bytes, 22)).map_err(|_| OpenError::InvalidSenderKey)?;
-    // The recipient is compared byte for byte with our own id, so an invalid point simply
-    // never matches; report it as addressed elsewhere.
     let recipient_bytes: [u8; 32] = array(bytes, 54);
-    let recipient = NodeId::from_bytes(recipient_bytes)
-        .map_err(|_| OpenError::WrongRecipient { recipient: sender })?;
+    let recipient =
+        NodeId::from_bytes(recipient_bytes).map_err(|_| OpenError::InvalidRecipientKey)?;
     let referral_bytes: [u8; 16] = array(bytes, 94);
     let referral_id = (referral_bytes != [0; 16]).then_some(ReferralId(referral_bytes));
     if kind.is_referral_message() != referral_id.is_some() {

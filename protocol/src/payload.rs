@@ -347,6 +347,9 @@ pub enum PayloadError {
     /// Client data is out of bounds.
     #[error(transparent)]
     Client(#[from] crate::client::ClientDataError),
+    /// The consent record is out of bounds.
+    #[error("consent: {0}")]
+    Consent(#[from] crate::consent::ConsentError),
     /// A handover proposal needs between 1 and 10 slots.
     #[error("a handover proposal needs between 1 and 10 time slots")]
     SlotCount,
@@ -458,6 +461,7 @@ impl Payload {
         match self {
             Payload::Referral(r) => {
                 r.client.validate()?;
+                r.consent.check_bounds()?;
                 if let Some(h) = &r.handover {
                     h.validate()?;
                 }

@@ -264,10 +264,10 @@ pub fn transition(
     if state.is_terminal() {
         // Consent withdrawal after the end still erases the data; the status stays.
         return match (state, event) {
-            (S::ConsentWithdrawn, _) => Err(TransitionError::Ended { state, event }),
-            (_, Event::WithdrawConsent) => Ok(state),
             // A late delivery receipt changes nothing.
             (_, Event::Delivered) => Ok(state),
+            (S::ConsentWithdrawn, _) => Err(TransitionError::Ended { state, event }),
+            (_, Event::WithdrawConsent) => Ok(state),
             _ => Err(TransitionError::Ended { state, event }),
         };
     }
