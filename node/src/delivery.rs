@@ -15,6 +15,7 @@ use lotse_protocol::payload::{MessageKind, Payload};
 use lotse_protocol::{MessageId, Timestamp};
 use rand::Rng;
 use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 
 use crate::core::Core;
 use crate::outbox::{DeliveryState, OutboxRecord};
@@ -39,20 +40,25 @@ pub fn backoff_ms(initial: u64, max: u64, attempts: u32) -> u64 {
 pub async fn run(core: Arc<Core>, transport: Arc<Transport>, mut shutdown: watch::Receiver<bool>) {
     let in_flight: Arc<Mutex<HashSet<MessageId>>> = Arc::default();
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut attempts = JoinSet::new();
     loop {
-        let wait = match round(&core, &transport, &in_flight, &permits).await {
+        let wait = match round(&core, &transport, &in_flight, &permits, &mut attempts).await {
             Ok(wait) => wait,
             Err(e) => {
                 tracing::error!(error = %e, "delivery round failed");
                 MAX_IDLE
             }
         };
+        // Reap finished attempts so the set does not grow.
+        while attempts.try_join_next().is_some() {}
         tokio::select! {
             _ = core.outbox_notify.notified() => {}
             _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         }
     }
+    // An attempt cut short leaves its message queued; it is sent again at the next start.
+    attempts.shutdown().await;
 }
 
 async fn round(
@@ -60,6 +66,7 @@ async fn round(
     transport: &Arc<Transport>,
     in_flight: &Arc<Mutex<HashSet<MessageId>>>,
     permits: &Arc<Semaphore>,
+    attempts: &mut JoinSet<()>,
 ) -> Result<Duration, StoreError> {
     let now = core.clock.now();
     let mut wait = MAX_IDLE;
@@ -102,7 +109,7 @@ async fn round(
             .unwrap_or_else(|p| p.into_inner())
             .insert(id);
         let (core, transport, in_flight) = (core.clone(), transport.clone(), in_flight.clone());
-        tokio::spawn(async move {
+        attempts.spawn(async move {
             let result = attempt(&core, &transport, &record, &sealed).await;
             if let Err(e) = finish(&core, record, result) {
                 tracing::error!(error = %e, "could not record a delivery attempt");

@@ -60,11 +60,13 @@ pub async fn start(core: Arc<Core>, extra: Router) -> Result<RunningNode, StartE
     let quic_addr = transport
         .local_addr()
         .unwrap_or(core.config.network.quic_listen);
+    let addrs = published_addresses(&core, quic_addr);
     if core.is_directory_node() {
-        let addrs = published_addresses(&core, quic_addr);
         if let Err(e) = authority::refresh_own_entry(&core, addrs).await {
             tracing::warn!(error = %e, "could not update the KI's own directory entry");
         }
+    } else if let Err(e) = crate::services::refresh_addresses(&core, addrs).await {
+        tracing::warn!(error = %e, "could not publish this node's new address");
     }
     let recovered = inbox::recover(&core).await?;
     if recovered > 0 {
@@ -101,7 +103,10 @@ pub async fn start(core: Arc<Core>, extra: Router) -> Result<RunningNode, StartE
         addr: core.config.network.http_listen,
         source,
     })?;
-    let app = crate::http::router(core.clone()).merge(extra);
+    // Connect info gives handlers the peer address (login rate limiting per address).
+    let app = crate::http::router(core.clone())
+        .merge(extra)
+        .into_make_service_with_connect_info::<SocketAddr>();
     let mut http_rx = rx.clone();
     tasks.push(tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -145,11 +150,25 @@ impl RunningNode {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         self.transport.close().await;
-        for t in self.tasks {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;
+        for mut t in self.tasks {
+            if tokio::time::timeout(std::time::Duration::from_secs(5), &mut t)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a task did not stop in time; aborting it");
+                t.abort();
+                let _ = t.await;
+            }
         }
         if let Err(e) = self.core.store.flush().await {
             tracing::error!(error = %e, "final flush failed");
+        }
+        // Short-lived tasks (a connection being torn down) may still hold the endpoint;
+        // wait until they let go, so a restart in the same process finds the port free.
+        let transport = self.transport;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while Arc::strong_count(&transport) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         tracing::info!("node stopped");
     }

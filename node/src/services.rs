@@ -42,11 +42,37 @@ pub fn own_services(core: &Core) -> Result<Vec<Service>, StoreError> {
 
 /// Signs a new profile with `services` and sends it to the KI.
 pub async fn publish(core: &Core, services: Vec<Service>) -> Result<(), ServicesError> {
+    let addresses = core
+        .directory
+        .member(&core.id)
+        .map(|m| m.profile.addresses)
+        .unwrap_or_else(|| core.config.network.public_addresses.clone());
+    publish_profile(core, services, addresses).await
+}
+
+/// Republishes the profile if the directory lists other addresses than `addresses`
+/// (the node was moved, or listens on a port chosen at start).
+pub async fn refresh_addresses(core: &Core, addresses: Vec<String>) -> Result<bool, ServicesError> {
+    let Some(me) = core.directory.member(&core.id) else {
+        return Ok(false);
+    };
+    if me.profile.addresses == addresses {
+        return Ok(false);
+    }
+    publish_profile(core, me.profile.services, addresses).await?;
+    Ok(true)
+}
+
+async fn publish_profile(
+    core: &Core,
+    services: Vec<Service>,
+    addresses: Vec<String>,
+) -> Result<(), ServicesError> {
     let dir = core.directory.current().ok_or(ServicesError::NotJoined)?;
     let profile = AgencyProfile {
         node_id: core.id,
         encryption: core.encryption.recipient(),
-        addresses: core.config.network.public_addresses.clone(),
+        addresses,
         services: services.clone(),
         updated_at: core.clock.now(),
     };

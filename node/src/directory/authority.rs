@@ -175,7 +175,13 @@ pub async fn create_invitation(
     Ok(Invitation {
         agency_name: record.agency_name,
         agency_kind,
-        ki_addresses: core.config.network.public_addresses.clone(),
+        // The addresses the directory lists for the KI: those are the ones it actually
+        // listens on (a configured port 0 is replaced at start).
+        ki_addresses: core
+            .directory
+            .member(&core.id)
+            .map(|m| m.profile.addresses)
+            .unwrap_or_else(|| core.config.network.public_addresses.clone()),
         ki_node: core.id,
         ki_encryption: core.encryption.recipient(),
         authority: key.public(),

@@ -99,7 +99,11 @@ pub async fn run(core: Arc<Core>, transport: Arc<Transport>, mut shutdown: watch
     let period = Duration::from_millis(core.config.delivery.directory_sync_ms);
     loop {
         if !core.is_directory_node() {
-            sync_once(&core, &transport).await;
+            // A round can wait seconds on a peer that is down; shutdown must not.
+            tokio::select! {
+                _ = sync_once(&core, &transport) => {}
+                _ = shutdown.changed() => return,
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(period) => {}

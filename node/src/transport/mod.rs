@@ -214,7 +214,7 @@ impl Transport {
     /// Closes every connection and the endpoint, waiting briefly for peers to learn it.
     pub async fn close(&self) {
         self.endpoint.close(0u32.into(), b"shutting down");
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+        let _ = tokio::time::timeout(Duration::from_millis(500), self.endpoint.wait_idle()).await;
     }
 }
 
