@@ -40,6 +40,12 @@ enum Command {
     Services(commands::directory::ServicesArgs),
     /// Show outgoing messages and their delivery state.
     Outbox(commands::directory::OutboxArgs),
+    /// Manage the node's users (add, list, disable, enable, reset-password).
+    #[command(subcommand)]
+    User(commands::user::UserCommand),
+    /// Check or show the audit log.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
 }
 
 /// The data directory argument every command takes.
@@ -60,6 +66,8 @@ fn main() -> ExitCode {
         Command::Directory(c) => commands::directory::directory(c),
         Command::Services(a) => commands::directory::services(a),
         Command::Outbox(a) => commands::directory::outbox(a),
+        Command::User(c) => commands::user::user(c),
+        Command::Audit(c) => commands::audit::audit(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

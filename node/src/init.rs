@@ -2,11 +2,15 @@
 //!
 //! An agency node gets a node key and an encryption identity; the KI's directory node also
 //! gets the authority key and publishes the first directory snapshot, listing itself.
+//! Every node gets a first user `admin` (role admin) with a generated password, which the
+//! caller shows once.
 
 use std::net::SocketAddr;
 
 use lotse_protocol::{AuthorityId, AuthorityKey, EncryptionIdentity, Fingerprint, NodeId, NodeKey};
 
+use crate::auth::AuthError;
+use crate::auth::users::{self, NewUser};
 use crate::config::{Config, DeliveryConfig, NetworkConfig, ReferralConfig, Role};
 use crate::core::{Core, OpenError};
 use crate::datadir::{DataDir, DataDirError, Keys};
@@ -36,6 +40,8 @@ pub struct InitReport {
     pub fingerprint: Fingerprint,
     /// The authority key (directory node).
     pub authority: Option<AuthorityId>,
+    /// The first admin account and its generated password (show it once).
+    pub first_admin: NewUser,
 }
 
 /// Initialisation failed.
@@ -53,6 +59,9 @@ pub enum InitError {
     /// Bad options.
     #[error("{0}")]
     Invalid(String),
+    /// Creating the first admin.
+    #[error("could not create the first admin user: {0}")]
+    FirstAdmin(#[from] AuthError),
 }
 
 /// Creates the data directory.
@@ -97,13 +106,15 @@ pub async fn init(datadir: &DataDir, opts: &InitOptions) -> Result<InitReport, I
     };
     Config::parse(&config.to_toml()).map_err(InitError::Invalid)?;
     datadir.create(&config, &keys)?;
+    let core = Core::open(datadir.clone())?;
     if opts.directory {
-        let core = Core::open(datadir.clone())?;
         authority::publish_initial(&core).await?;
     }
+    let first_admin = users::create_first_admin(&core).await?;
     Ok(InitReport {
         node_id,
         fingerprint: node_id.fingerprint(),
         authority: authority_id,
+        first_admin,
     })
 }

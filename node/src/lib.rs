@@ -6,6 +6,8 @@
 //! list, and on the KI node its administration), [`http`] (health and the local admin API),
 //! and [`node`], which starts and stops it all.
 
+pub mod audit;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod core;

@@ -67,6 +67,12 @@ pub fn init(args: InitArgs) -> Result<()> {
     println!("Created node {:?} in {}", opts.name, dir.root().display());
     println!("  node id:     {}", report.node_id);
     println!("  fingerprint: {}", report.fingerprint);
+    if let Some(password) = &report.first_admin.password {
+        println!(
+            "First admin user: {} / password: {password} (shown once; change it after signing in)",
+            report.first_admin.user.username
+        );
+    }
     if let Some(a) = report.authority {
         println!("  directory authority key: {a}");
         println!("  authority fingerprint:   {}", a.fingerprint());

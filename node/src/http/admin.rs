@@ -224,5 +224,6 @@ pub fn router(core: Arc<Core>) -> Router<Arc<Core>> {
         .route("/revocations", post(post_revocation))
         .route("/outbox", get(get_outbox))
         .route("/services", put(put_services))
+        .merge(super::users::admin_routes().merge(super::audit::admin_routes()))
         .layer(middleware::from_fn_with_state(core, require_token))
 }

@@ -3,6 +3,10 @@
 //! same router by the caller.
 
 pub mod admin;
+pub mod audit;
+pub mod json;
+pub mod session;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -98,5 +102,8 @@ pub fn router(core: Arc<Core>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1/admin", admin::router(core.clone()))
+        .merge(session::routes())
+        .merge(users::routes())
+        .merge(audit::routes())
         .with_state(core)
 }
