@@ -10,8 +10,8 @@
 //! - A disabled user's sessions and tokens stop working at once (every request re-reads
 //!   the user record, and disabling deletes them).
 //! - Cookie-authenticated requests that change something carry the session's CSRF token.
-//! - Every sign-in, sign-out and account change is written to the [`audit`](crate::audit)
-//!   log, without secrets.
+//! - Every sign-in, sign-out and account change is written to the [audit log](crate::audit),
+//!   without secrets.
 
 pub mod extract;
 pub mod ratelimit;
