@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::config::{Config, Role};
 use crate::datadir::{DataDir, DataDirError};
 use crate::directory::DirectoryState;
-use crate::inbox::{Applier, RecordingApplier};
+use crate::inbox::Applier;
 use crate::store::{SledStore, Store, StoreError};
 
 /// Opening the node failed.
@@ -60,7 +60,7 @@ pub struct Core {
 impl Core {
     /// Opens an initialised data directory.
     pub fn open(datadir: DataDir) -> Result<Arc<Core>, OpenError> {
-        Self::open_with(datadir, Arc::new(RecordingApplier))
+        Self::open_with(datadir, Arc::new(crate::referrals::Workflow))
     }
 
     /// Opens with a specific application layer.

@@ -8,16 +8,17 @@
 //! - application removes the envelope from the inbox and advances the per-(referral,
 //!   sender) sequence counter in the same atomic batch as the application's own writes.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use lotse_protocol::envelope::{self, Address, Header, Opened};
 use lotse_protocol::payload::{DeliveryReceipt, MessageKind, Payload};
 use lotse_protocol::{MessageId, NodeId, ReferralId};
-use serde::{Deserialize, Serialize};
 
 use crate::core::Core;
 use crate::outbox::{OutboxRecord, decode_u64};
-use crate::store::{Batch, Expect, Space, StoreError, to_json};
+use crate::store::{Batch, Expect, Space, StoreError};
 use crate::transport::frame::Response;
 
 /// What received messages do: the application layer (the referral workflow).
@@ -31,44 +32,11 @@ pub trait Applier: Send + Sync + 'static {
 
     /// An outgoing message expired undelivered.
     fn on_expired(&self, _core: &Core, _record: &OutboxRecord, _batch: &mut Batch) {}
-}
 
-/// A received message as recorded by [`RecordingApplier`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppliedMessage {
-    /// Message id.
-    pub message_id: MessageId,
-    /// Sender.
-    pub sender: NodeId,
-    /// Kind.
-    pub kind: MessageKind,
-    /// Sequence.
-    pub sequence: u64,
-}
-
-/// The plain application: records each applied message in the `Events` space.
-pub struct RecordingApplier;
-
-impl Applier for RecordingApplier {
-    fn apply(&self, _core: &Core, opened: &Opened, batch: &mut Batch) -> Result<(), String> {
-        let h = &opened.header;
-        let Some(referral) = h.referral_id else {
-            return Ok(());
-        };
-        let mut key = referral.0.to_vec();
-        key.extend_from_slice(h.sender.as_bytes());
-        key.extend_from_slice(&h.sequence.to_be_bytes());
-        batch.put(
-            Space::Events,
-            key,
-            to_json(&AppliedMessage {
-                message_id: h.message_id,
-                sender: h.sender,
-                kind: h.kind,
-                sequence: h.sequence,
-            }),
-        );
-        Ok(())
+    /// Runs after received messages were applied and at start: work that must follow a
+    /// commit (destroying keys, sending owed answers).
+    fn settle<'a>(&'a self, _core: &'a Core) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async {})
     }
 }
 
@@ -254,11 +222,16 @@ pub async fn apply_ready(
             seq_key.clone(),
             (next + 1).to_be_bytes().to_vec(),
         );
-        core.store.commit(batch)?;
-        applied += 1;
+        match core.store.commit(batch) {
+            Ok(()) => applied += 1,
+            // A local action changed the referral meanwhile: apply again on fresh data.
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e),
+        }
     }
     if applied > 0 {
         core.store.flush().await?;
+        core.applier.settle(core).await;
     }
     Ok(applied)
 }
@@ -282,5 +255,6 @@ pub async fn recover(core: &Core) -> Result<usize, StoreError> {
     for (referral, sender) in pairs {
         total += apply_ready(core, referral, sender).await?;
     }
+    core.applier.settle(core).await;
     Ok(total)
 }

@@ -20,6 +20,7 @@ pub mod init;
 pub mod join;
 pub mod node;
 pub mod outbox;
+pub mod referrals;
 pub mod server;
 pub mod services;
 pub mod store;

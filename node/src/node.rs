@@ -92,6 +92,10 @@ pub async fn start(core: Arc<Core>, extra: Router) -> Result<RunningNode, StartE
         transport.clone(),
         rx.clone(),
     )));
+    tasks.push(tokio::spawn(crate::referrals::deadlines::run(
+        core.clone(),
+        rx.clone(),
+    )));
 
     let listener = tokio::net::TcpListener::bind(core.config.network.http_listen)
         .await

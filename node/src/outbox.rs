@@ -93,6 +93,9 @@ pub enum SendError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A guard of the caller's writes failed; nothing was written.
+    #[error("the data changed concurrently; nothing was sent")]
+    Conflict,
 }
 
 /// The key of the sequence counter for messages this node sends about `referral`.
@@ -111,6 +114,27 @@ pub async fn send(
     payload: &Payload,
     extra: Batch,
 ) -> Result<OutboxRecord, SendError> {
+    send_as(
+        core,
+        MessageId::random(),
+        recipient,
+        referral_id,
+        payload,
+        extra,
+    )
+    .await
+}
+
+/// Like [`send`], with a message id the caller chose (to refer to it in its own writes).
+/// If a guard in `extra` fails, nothing is written and [`SendError::Conflict`] returned.
+pub async fn send_as(
+    core: &Core,
+    message_id: MessageId,
+    recipient: NodeId,
+    referral_id: Option<ReferralId>,
+    payload: &Payload,
+    extra: Batch,
+) -> Result<OutboxRecord, SendError> {
     if recipient == core.id {
         return Err(SendError::ToSelf);
     }
@@ -120,10 +144,12 @@ pub async fn send(
         .ok_or_else(|| SendError::UnknownRecipient(recipient.to_string()))?;
     loop {
         let mut batch = extra.clone();
+        let mut sequence_read = None;
         let sequence = match referral_id {
             Some(r) => {
                 let key = out_sequence_key(&r);
                 let stored = core.store.get(Space::Sequences, &key)?;
+                sequence_read = Some((key.clone(), stored.clone()));
                 let next = stored.as_deref().map(decode_u64).unwrap_or(1);
                 batch.guard(
                     Space::Sequences,
@@ -139,7 +165,6 @@ pub async fn send(
             None => 0,
         };
         let now = core.clock.now();
-        let message_id = MessageId::random();
         let sealed = envelope::seal(
             &core.node_key,
             Address {
@@ -175,8 +200,18 @@ pub async fn send(
                 core.outbox_notify.notify_one();
                 return Ok(record);
             }
-            // Another message for this referral took the sequence number: take the next.
-            Err(StoreError::Conflict) => continue,
+            Err(StoreError::Conflict) => {
+                // Another message for this referral took the sequence number: take the
+                // next. If the number is unchanged, the caller's own guard failed.
+                let moved = match &sequence_read {
+                    Some((key, read)) => core.store.get(Space::Sequences, key)? != *read,
+                    None => false,
+                };
+                if moved {
+                    continue;
+                }
+                return Err(SendError::Conflict);
+            }
             Err(e) => return Err(e.into()),
         }
     }

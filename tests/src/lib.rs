@@ -10,10 +10,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lotse_node::auth::Role;
 use lotse_node::core::Core;
 use lotse_node::datadir::DataDir;
+use lotse_node::inbox::Applier;
 use lotse_node::init::{InitOptions, init};
 use lotse_node::node::RunningNode;
+use lotse_node::store::{Batch, Space};
 use lotse_protocol::NodeId;
 use lotse_protocol::directory::AgencyKind;
 
@@ -39,8 +42,171 @@ async fn retry_pause(_cause: lotse_node::transport::TransportError) {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
+/// A blocking JSON client for a node's HTTP API, signed in as one user.
+#[derive(Clone)]
+pub struct Http {
+    /// Base URL.
+    pub base: String,
+    /// Bearer token, once signed in.
+    pub token: Option<String>,
+}
+
+impl Http {
+    /// A client for `node`, not signed in.
+    pub fn new(node: &TestNode) -> Http {
+        Http {
+            base: node.url(),
+            token: None,
+        }
+    }
+
+    /// Sends a request; returns the status and the JSON body (Null if none).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        self.send_raw(method, path, body.map(|b| b.to_string()))
+            .await
+    }
+
+    /// Sends a raw body (for malformed JSON).
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("{}{path}", self.base);
+        let token = self.token.clone();
+        let method = method.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut req = ureq::request(&method, &url);
+            if let Some(t) = token {
+                req = req.set("Authorization", &format!("Bearer {t}"));
+            }
+            let result = match body {
+                Some(b) => req.set("Content-Type", "application/json").send_string(&b),
+                None => req.call(),
+            };
+            let resp = match result {
+                Ok(r) => r,
+                Err(ureq::Error::Status(_, r)) => r,
+                Err(e) => panic!("request to {url} failed: {e}"),
+            };
+            let status = resp.status();
+            let text = resp.into_string().unwrap_or_default();
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+            )
+        })
+        .await
+        .expect("request task")
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.send("GET", path, None).await
+    }
+
+    /// POST.
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.send("POST", path, Some(body)).await
+    }
+}
+
+/// Creates `username` with `role` on `node` and returns a client signed in as them.
+pub async fn sign_in_new_user(node: &TestNode, username: &str, display: &str, role: Role) -> Http {
+    let password = format!("{username}-Passwort-123");
+    lotse_node::auth::users::add_user(
+        node.core(),
+        "test",
+        username,
+        display,
+        role,
+        Some(password.clone()),
+    )
+    .await
+    .expect("add user");
+    let mut http = Http::new(node);
+    let (status, body) = http
+        .post(
+            "/api/v1/login",
+            serde_json::json!({"username": username, "password": password}),
+        )
+        .await;
+    assert_eq!(status, 200, "login: {body}");
+    http.token = Some(body["token"].as_str().expect("token").to_string());
+    http
+}
+
+/// Every file under `dir` whose raw bytes contain `needle`.
+pub fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
 /// Builds the HTTP routes merged into each node (the JSON API, the UI).
 pub type RoutesFn = Arc<dyn Fn(Arc<Core>) -> axum::Router + Send + Sync>;
+
+/// A received message as recorded by [`RecordingApplier`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AppliedMessage {
+    /// Message id.
+    pub message_id: lotse_protocol::MessageId,
+    /// Sender.
+    pub sender: NodeId,
+    /// Sequence.
+    pub sequence: u64,
+}
+
+/// An application layer for transport tests: records every applied referral message in
+/// the `Events` space, so a test can count how often each was applied.
+pub struct RecordingApplier;
+
+impl Applier for RecordingApplier {
+    fn apply(
+        &self,
+        _core: &Core,
+        opened: &lotse_protocol::envelope::Opened,
+        batch: &mut Batch,
+    ) -> Result<(), String> {
+        let h = &opened.header;
+        let referral = h.referral_id.ok_or("not a referral message")?;
+        let mut key = referral.0.to_vec();
+        key.extend_from_slice(h.sender.as_bytes());
+        key.extend_from_slice(&h.sequence.to_be_bytes());
+        let record = AppliedMessage {
+            message_id: h.message_id,
+            sender: h.sender,
+            sequence: h.sequence,
+        };
+        batch.put(
+            Space::Events,
+            key,
+            serde_json::to_vec(&record).map_err(|e| e.to_string())?,
+        );
+        Ok(())
+    }
+}
 
 /// One node of a test network.
 pub struct TestNode {
@@ -52,6 +218,7 @@ pub struct TestNode {
     pub id: NodeId,
     running: Option<RunningNode>,
     routes: RoutesFn,
+    applier: Arc<dyn Applier>,
 }
 
 impl TestNode {
@@ -84,7 +251,7 @@ impl TestNode {
         // connections have drained; a real restart (a new process) never waits for this.
         let mut tries = 0;
         let node = loop {
-            let core = Core::open(self.dir.clone()).expect("open node");
+            let core = Core::open_with(self.dir.clone(), self.applier.clone()).expect("open node");
             let routes = (self.routes)(core.clone());
             match lotse_node::node::start(core, routes).await {
                 Ok(node) => break node,
@@ -159,13 +326,33 @@ async fn init_node(root: &std::path::Path, name: &str, directory: bool) -> (Data
 
 impl TestNet {
     /// A network of the KI and `agencies` agencies (at most 3 named ones, then numbered),
-    /// all started, joined, and seeing each other in the directory.
+    /// all started, joined, and seeing each other in the directory, running the referral
+    /// workflow.
     pub async fn new(agencies: usize) -> TestNet {
-        Self::with_routes(agencies, Arc::new(|_| axum::Router::new())).await
+        Self::build(
+            agencies,
+            Arc::new(|_| axum::Router::new()),
+            Arc::new(lotse_node::referrals::Workflow),
+        )
+        .await
+    }
+
+    /// Like [`TestNet::new`], with [`RecordingApplier`] instead of the workflow.
+    pub async fn recording(agencies: usize) -> TestNet {
+        Self::build(
+            agencies,
+            Arc::new(|_| axum::Router::new()),
+            Arc::new(RecordingApplier),
+        )
+        .await
     }
 
     /// Like [`TestNet::new`], with extra HTTP routes on every node.
     pub async fn with_routes(agencies: usize, routes: RoutesFn) -> TestNet {
+        Self::build(agencies, routes, Arc::new(lotse_node::referrals::Workflow)).await
+    }
+
+    async fn build(agencies: usize, routes: RoutesFn, applier: Arc<dyn Applier>) -> TestNet {
         let root = tempfile::tempdir().expect("tempdir");
         let (ki_dir, ki_id) = init_node(root.path(), "KI Musterstadt", true).await;
         let mut ki = TestNode {
@@ -174,6 +361,7 @@ impl TestNet {
             id: ki_id,
             running: None,
             routes: routes.clone(),
+            applier: applier.clone(),
         };
         ki.start().await;
         let mut net = TestNet {
@@ -187,7 +375,9 @@ impl TestNet {
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| format!("Agentur {i}"));
             let kind = AGENCY_KINDS.get(i).copied().unwrap_or(AgencyKind::Other);
-            let node = net.add_agency(&name, kind, routes.clone()).await;
+            let node = net
+                .add_agency(&name, kind, routes.clone(), applier.clone())
+                .await;
             net.agencies.push(node);
         }
         net.wait_until_converged().await;
@@ -195,7 +385,13 @@ impl TestNet {
     }
 
     /// Invites, initialises, joins and starts one agency.
-    pub async fn add_agency(&mut self, name: &str, kind: AgencyKind, routes: RoutesFn) -> TestNode {
+    pub async fn add_agency(
+        &mut self,
+        name: &str,
+        kind: AgencyKind,
+        routes: RoutesFn,
+        applier: Arc<dyn Applier>,
+    ) -> TestNode {
         let invitation = lotse_node::directory::authority::create_invitation(
             self.ki.core(),
             name,
@@ -217,6 +413,7 @@ impl TestNet {
             id,
             running: None,
             routes,
+            applier,
         };
         node.start().await;
         node

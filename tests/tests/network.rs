@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use lotse_node::core::Core;
 use lotse_node::directory::AcceptError;
-use lotse_node::inbox::AppliedMessage;
 use lotse_node::outbox::{self, DeliveryState, OutboxRecord, SendError};
 use lotse_node::store::{Batch, Space, from_json};
 use lotse_node::transport::Transport;
@@ -21,7 +20,7 @@ use lotse_node::transport::tls::PeerPolicy;
 use lotse_protocol::directory::AgencyKind;
 use lotse_protocol::payload::Payload;
 use lotse_protocol::{AuthorityKey, MessageId, NodeId, NodeKey, ReferralId};
-use lotse_tests::{TestNet, wait_for};
+use lotse_tests::{AppliedMessage, TestNet, wait_for};
 
 async fn send_note(from: &Arc<Core>, to: NodeId, referral: ReferralId, text: &str) -> OutboxRecord {
     outbox::send(
@@ -95,7 +94,7 @@ fn addresses(core: &Core, node: &NodeId) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agencies_join_and_deliver_exactly_once() {
-    let net = TestNet::new(3).await;
+    let net = TestNet::recording(3).await;
     let (a, b) = (net.agency(0).core().clone(), net.agency(1).core().clone());
     for node in [&a, &b, net.agency(2).core()] {
         assert_eq!(node.directory.current().unwrap().active_members().len(), 4);
@@ -113,7 +112,7 @@ async fn agencies_join_and_deliver_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receiver_down_then_back_gets_it_exactly_once() {
-    let mut net = TestNet::new(2).await;
+    let mut net = TestNet::recording(2).await;
     let a = net.agency(0).core().clone();
     let b_id = net.agency(1).id;
     net.agencies[1].stop().await;
@@ -138,7 +137,7 @@ async fn receiver_down_then_back_gets_it_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_exchange_while_the_ki_is_down() {
-    let mut net = TestNet::new(2).await;
+    let mut net = TestNet::recording(2).await;
     net.ki.stop().await;
     let (a, b) = (net.agency(0).core().clone(), net.agency(1).core().clone());
     let msg = send_note(&a, b.id, ReferralId::random(), "ohne KI").await;
@@ -151,7 +150,7 @@ async fn members_exchange_while_the_ki_is_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sender_restart_delivers_queued_messages() {
-    let mut net = TestNet::new(2).await;
+    let mut net = TestNet::recording(2).await;
     let b_id = net.agency(1).id;
     net.agencies[1].stop().await;
     let a = net.agency(0).core().clone();
@@ -169,7 +168,7 @@ async fn sender_restart_delivers_queued_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_member_can_neither_connect_nor_deliver() {
-    let net = TestNet::new(3).await;
+    let net = TestNet::recording(3).await;
     let (a, c) = (net.agency(0).core().clone(), net.agency(2).core().clone());
     let serial_before = a.directory.serial();
     lotse_node::directory::authority::revoke(net.ki.core(), c.id)
@@ -213,7 +212,7 @@ async fn revoked_member_can_neither_connect_nor_deliver() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_not_in_the_directory_is_refused() {
-    let net = TestNet::new(1).await;
+    let net = TestNet::recording(1).await;
     let a = net.agency(0).core().clone();
     let stranger = raw_transport(NodeKey::generate());
     let result = stranger
@@ -258,7 +257,7 @@ async fn sealed_bytes(net: &mut TestNet, from: usize, to: usize) -> (Vec<u8>, Ou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_replayed_and_readdressed_envelopes_are_rejected() {
-    let mut net = TestNet::new(3).await;
+    let mut net = TestNet::recording(3).await;
     let (bytes, rec) = sealed_bytes(&mut net, 0, 1).await;
     let (a, b, c) = (
         net.agency(0).core().clone(),
@@ -341,7 +340,7 @@ async fn tampered_replayed_and_readdressed_envelopes_are_rejected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_and_forged_snapshots_are_ignored() {
-    let net = TestNet::new(1).await;
+    let net = TestNet::recording(1).await;
     let ki = net.ki.core().clone();
     let a = net.agency(0).core().clone();
     let old = ki.directory.current().unwrap().signed.clone();
@@ -379,7 +378,7 @@ async fn old_and_forged_snapshots_are_ignored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invitation_works_once_and_not_after_expiry() {
-    let net = TestNet::new(0).await;
+    let net = TestNet::recording(0).await;
     let ki = net.ki.core().clone();
     let root = net.root.path().to_path_buf();
     let new_node = |name: &'static str| {

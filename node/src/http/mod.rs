@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod audit;
 pub mod json;
+pub mod referrals;
 pub mod session;
 pub mod users;
 
@@ -105,5 +106,6 @@ pub fn router(core: Arc<Core>) -> Router {
         .merge(session::routes())
         .merge(users::routes())
         .merge(audit::routes())
+        .merge(referrals::router())
         .with_state(core)
 }
