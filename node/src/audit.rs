@@ -42,7 +42,7 @@ const MAX_ATTEMPTS: usize = 1000;
 pub const MAX_LIST: usize = 1000;
 
 /// One audit entry, as stored and as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Position in the log, from 0.
     pub seq: u64,

@@ -13,6 +13,7 @@ use crate::limits;
 /// A category of personal data the client can consent to share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DataCategory {
     /// Name.
     Name,
@@ -67,6 +68,7 @@ impl DataCategory {
 /// A field of action ("Handlungsfeld"), the starting taxonomy from DOMAIN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FieldOfAction {
     /// Aufenthalt/Asyl.
     ResidenceLaw,
@@ -128,6 +130,7 @@ impl FieldOfAction {
 
 /// One need, in one field of action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Need {
     /// The field of action.
     pub field: FieldOfAction,
@@ -137,13 +140,15 @@ pub struct Need {
 
 /// A document attached to a referral.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attachment {
     /// The file name as the user gave it (never used as a path).
     pub file_name: String,
     /// The media type, e.g. `application/pdf`.
     pub media_type: String,
-    /// The content.
+    /// The content (base64 in JSON).
     #[serde(with = "serde_bytes_compat")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Byte))]
     pub content: Vec<u8>,
 }
 
@@ -188,6 +193,7 @@ pub(crate) mod serde_bytes_compat {
 /// and consented to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientData {
     /// Name.
     #[serde(default)]

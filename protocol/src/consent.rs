@@ -16,6 +16,7 @@ use crate::limits;
 /// How the consent was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ConsentForm {
     /// A signed form.
     Written,
@@ -26,6 +27,7 @@ pub enum ConsentForm {
 /// The record of a client's consent to pass data to one recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Consent {
     /// The agency the data may go to.
     pub recipient: NodeId,

@@ -26,6 +26,7 @@ pub const DIRECTORY_DOMAIN: &[u8] = b"lotse/directory/v1\0";
 /// What kind of agency a member is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AgencyKind {
     /// Kommunales Integrationszentrum (runs the directory).
     IntegrationCentre,
@@ -126,6 +127,7 @@ impl std::str::FromStr for AgencyKind {
 /// A service's current capacity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Capacity {
     /// Places available.
     Available,
@@ -138,6 +140,7 @@ pub enum Capacity {
 /// One service an agency offers (modelled on HSDS: name, description, eligibility, ...).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Service {
     /// Stable id within the agency, e.g. `wohnungssuche`.
     pub id: String,

@@ -25,6 +25,8 @@ pub mod ids;
 pub mod invitation;
 pub mod keys;
 pub mod limits;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod payload;
 pub mod referral;
 pub mod time;

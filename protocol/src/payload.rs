@@ -78,6 +78,7 @@ impl MessageKind {
 
 /// A proposed time for the handover meeting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Slot {
     /// Start time.
     pub starts_at: Timestamp,
@@ -169,6 +170,7 @@ mod meeting_place_serde {
 /// Handover slots proposed by one side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HandoverProposal {
     /// One or more possible slots.
     pub slots: Vec<Slot>,
@@ -184,6 +186,7 @@ pub struct HandoverProposal {
 
 /// A new referral.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReferralPayload {
     /// The service referred to, if a specific one.
     pub service_id: Option<String>,

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 /// Which end of a referral acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Side {
     /// The referring agency, which keeps case responsibility.
     Sender,
@@ -38,6 +39,7 @@ impl Side {
 /// Why a receiver declines a referral.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DeclineReason {
     /// No capacity; the sender keeps the case.
     NoCapacity,
@@ -52,6 +54,7 @@ pub enum DeclineReason {
 /// How a referral ended after it was taken on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Outcome {
     /// The goals agreed were met.
     GoalsMet,
@@ -66,6 +69,7 @@ pub enum Outcome {
 /// Where a referral stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "status", content = "detail")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ReferralState {
     /// Sent, no receipt yet.
     Sent,

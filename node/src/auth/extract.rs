@@ -35,6 +35,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// How the caller authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum AuthVia {
     /// The `lotse_session` cookie (CSRF-checked on changes).
     Cookie,

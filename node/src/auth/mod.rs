@@ -39,6 +39,7 @@ use crate::store::StoreError;
 /// What a user may do. Checked per request with [`Caller::require_role`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum Role {
     /// Fallmanager/in: works the referrals they created or were assigned.
     CaseManager,

@@ -109,7 +109,7 @@ struct TokenRecord {
 }
 
 /// An API token as listed: never the secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenView {
     /// Public id (for revoking).
     pub id: String,
@@ -136,7 +136,7 @@ impl From<&TokenRecord> for TokenView {
 }
 
 /// A new API token: the secret is shown once.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewApiToken {
     /// The token as listed.
     #[serde(flatten)]

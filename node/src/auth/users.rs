@@ -48,7 +48,7 @@ struct UserRecord {
 }
 
 /// A user as shown to admins and to the user themself: no password hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserView {
     /// Lowercase username.
     pub username: String,
@@ -78,7 +78,7 @@ impl From<&UserRecord> for UserView {
 }
 
 /// A new account, and its password if one was generated (shown once).
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewUser {
     /// The user.
     pub user: UserView,

@@ -21,7 +21,7 @@ use crate::directory::authority::{self, AuthorityError};
 use crate::outbox::{self, OutboxRecord};
 
 /// One member as listed by the admin API.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberView {
     /// Node id.
     pub node_id: String,
@@ -38,7 +38,7 @@ pub struct MemberView {
 }
 
 /// The directory as listed by the admin API.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DirectoryView {
     /// Serial.
     pub serial: u64,

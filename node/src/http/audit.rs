@@ -6,6 +6,8 @@
 //!   `GET /audit/verify` (`lotse audit verify` while the node runs).
 
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -13,7 +15,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::ApiError;
+use super::{ApiError, ErrorBody};
 use crate::audit::{self, AuditEntry};
 use crate::auth::{Caller, Role};
 use crate::core::Core;
@@ -21,6 +23,8 @@ use crate::core::Core;
 /// Query of `GET /api/v1/audit`.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Entries per page (default 100, at most 1000).
     #[serde(default)]
@@ -31,7 +35,7 @@ pub struct AuditQuery {
 }
 
 /// A page of the audit log.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditPage {
     /// Entries, newest first.
     pub entries: Vec<AuditEntry>,
@@ -93,6 +97,7 @@ fn page(core: &Core, q: Result<Query<AuditQuery>, QueryRejection>) -> Result<Aud
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = AuditPage), (status = 403, description = "Admins and coordinators only", body = ErrorBody)))]
 async fn get_audit(
     State(core): State<Arc<Core>>,
     caller: Caller,
@@ -103,8 +108,8 @@ async fn get_audit(
 }
 
 /// Routes for signed-in users (full paths).
-pub fn routes() -> Router<Arc<Core>> {
-    Router::new().route("/api/v1/audit", get(get_audit))
+pub fn routes() -> OpenApiRouter<Arc<Core>> {
+    OpenApiRouter::new().routes(routes!(get_audit))
 }
 
 async fn cli_get_audit(

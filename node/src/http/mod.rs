@@ -54,15 +54,18 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong and what to do.
+    pub error: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        #[derive(Serialize)]
-        struct Body {
-            error: String,
-        }
         (
             self.status,
-            Json(Body {
+            Json(ErrorBody {
                 error: self.message,
             }),
         )
@@ -100,12 +103,92 @@ async fn healthz(State(core): State<Arc<Core>>) -> Json<Health> {
 
 /// The base router: health and the admin API.
 pub fn router(core: Arc<Core>) -> Router {
+    let (api, doc) = api_router().split_for_parts();
+    let doc = Arc::new(doc);
     Router::new()
         .route("/healthz", get(healthz))
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
         .nest("/api/v1/admin", admin::router(core.clone()))
+        .merge(api)
+        .with_state(core)
+}
+
+/// The OpenAPI document's frame; the paths come from the routes themselves.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Lotse node API",
+        description = "The JSON API of one Lotse node: sign-in, users, the network directory, referrals and their events, the audit log. Authenticate with `Authorization: Bearer <token>` (from POST /api/v1/login or an API token) or the session cookie plus the `X-CSRF-Token` header for changes.",
+    ),
+    tags(
+        (name = "session", description = "Signing in and out"),
+        (name = "users", description = "Users and API tokens (admins)"),
+        (name = "referrals", description = "Referrals, the directory, due items"),
+        (name = "audit", description = "The audit log (admins, coordinators)"),
+    )
+)]
+struct ApiDoc;
+
+/// Every `/api/v1` route with its documentation: a route exists in the router if and only
+/// if it is in the document, because both come from the same `#[utoipa::path]`.
+pub fn api_router() -> utoipa_axum::router::OpenApiRouter<Arc<Core>> {
+    use utoipa::OpenApi;
+    utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(session::routes())
         .merge(users::routes())
         .merge(audit::routes())
         .merge(referrals::router())
-        .with_state(core)
+}
+
+/// The OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_document_lists_every_api_route() {
+        let doc = super::openapi();
+        let json = serde_json::to_value(&doc).unwrap();
+        assert!(json["openapi"].as_str().unwrap().starts_with("3."));
+        let paths: Vec<&String> = json["paths"].as_object().unwrap().keys().collect();
+        for expected in [
+            "/api/v1/login",
+            "/api/v1/logout",
+            "/api/v1/directory",
+            "/api/v1/referrals",
+            "/api/v1/referrals/{id}",
+            "/api/v1/referrals/{id}/events",
+            "/api/v1/due",
+            "/api/v1/audit",
+            "/api/v1/users",
+            "/api/v1/tokens",
+        ] {
+            assert!(
+                paths.iter().any(|p| *p == expected),
+                "{expected} missing from {paths:?}"
+            );
+        }
+        // Request and answer types are described, down to the protocol's types.
+        let schemas = json["components"]["schemas"].as_object().unwrap();
+        for name in [
+            "NewReferral",
+            "Consent",
+            "ClientData",
+            "Action",
+            "Detail",
+            "ErrorBody",
+        ] {
+            assert!(schemas.contains_key(name), "schema {name} missing");
+        }
+        let post = &json["paths"]["/api/v1/referrals"]["post"];
+        assert!(post["responses"]["422"].is_object());
+    }
 }

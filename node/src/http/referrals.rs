@@ -7,18 +7,19 @@
 //! referral's state or the caller's side does not allow, 403/404 for access.
 
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use lotse_protocol::ReferralId;
 use lotse_protocol::client::ClientDataError;
 use serde::Serialize;
 
-use super::ApiError;
 use super::admin::{DirectoryView, directory_view};
 use super::json::ApiJson;
+use super::{ApiError, ErrorBody};
 use crate::audit;
 use crate::auth::Caller;
 use crate::core::Core;
@@ -63,12 +64,13 @@ async fn audit_or_fail(
         .map_err(ApiError::internal)
 }
 
+#[utoipa::path(get, path = "/api/v1/directory", tag = "referrals", responses((status = 200, description = "Members and their services", body = DirectoryView), (status = 401, body = ErrorBody)))]
 async fn directory(State(core): State<Arc<Core>>, _caller: Caller) -> Json<DirectoryView> {
     Json(directory_view(&core))
 }
 
 /// Answer of `POST /referrals`.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Created {
     /// The new referral's id.
     pub id: ReferralId,
@@ -76,6 +78,7 @@ pub struct Created {
     pub status: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/referrals", tag = "referrals", request_body = NewReferral, responses((status = 201, description = "Stored and queued for delivery", body = Created), (status = 413, description = "An attachment or the body is too large", body = ErrorBody), (status = 422, description = "No valid consent, unknown recipient or data outside the consent; nothing was stored or sent", body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody)))]
 async fn create(
     State(core): State<Arc<Core>>,
     caller: Caller,
@@ -105,6 +108,7 @@ fn parse_id(text: &str) -> Result<ReferralId, ApiError> {
         .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, format!("{e}: no such referral")))
 }
 
+#[utoipa::path(get, path = "/api/v1/referrals", tag = "referrals", params(Filter), responses((status = 200, body = Vec<Summary>), (status = 403, body = ErrorBody)))]
 async fn list(
     State(core): State<Arc<Core>>,
     caller: Caller,
@@ -114,6 +118,7 @@ async fn list(
     Ok(Json(query::list(&core, &actor, &filter)?))
 }
 
+#[utoipa::path(get, path = "/api/v1/referrals/{id}", tag = "referrals", params(("id" = String, Path)), responses((status = 200, description = "Details and timeline (case content only for the responsible user or a team lead)", body = Detail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn detail(
     State(core): State<Arc<Core>>,
     caller: Caller,
@@ -128,6 +133,7 @@ async fn detail(
     Ok(Json(detail))
 }
 
+#[utoipa::path(post, path = "/api/v1/referrals/{id}/events", tag = "referrals", params(("id" = String, Path)), request_body = Action, responses((status = 200, body = Detail), (status = 409, description = "Not allowed in this state or for this side", body = ErrorBody), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn event(
     State(core): State<Arc<Core>>,
     caller: Caller,
@@ -143,7 +149,7 @@ async fn event(
 }
 
 /// Answer of `GET /due`.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Due {
     /// Referrals whose follow-up date has come.
     pub follow_ups: Vec<Summary>,
@@ -153,6 +159,7 @@ pub struct Due {
     pub awaiting_answer: Vec<Summary>,
 }
 
+#[utoipa::path(get, path = "/api/v1/due", tag = "referrals", responses((status = 200, body = Due), (status = 403, body = ErrorBody)))]
 async fn due(State(core): State<Arc<Core>>, caller: Caller) -> Result<Json<Due>, ApiError> {
     let actor = Actor::from_caller(&caller);
     let all = query::list(&core, &actor, &Filter::default())?;
@@ -170,16 +177,15 @@ async fn due(State(core): State<Arc<Core>>, caller: Caller) -> Result<Json<Due>,
 }
 
 /// The routes (mounted at the root; paths include `/api/v1`).
-pub fn router() -> Router<Arc<Core>> {
-    Router::new()
-        .route("/api/v1/directory", get(directory))
-        .route(
-            "/api/v1/referrals",
-            post(create)
-                .get(list)
+pub fn router() -> OpenApiRouter<Arc<Core>> {
+    OpenApiRouter::new()
+        .routes(routes!(directory))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(create, list))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
-        .route("/api/v1/referrals/{id}", get(detail))
-        .route("/api/v1/referrals/{id}/events", post(event))
-        .route("/api/v1/due", get(due))
+        .routes(routes!(detail))
+        .routes(routes!(event))
+        .routes(routes!(due))
 }

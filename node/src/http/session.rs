@@ -10,17 +10,18 @@
 //! All of it goes through [`crate::auth`]; this file only maps HTTP to it.
 
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use lotse_protocol::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::ApiError;
 use super::json::ApiJson;
+use super::{ApiError, ErrorBody};
 use crate::auth::extract::{clear_session_cookie, session_cookie};
 use crate::auth::{self, AuthError, AuthVia, Caller, ClientIp, Role, users};
 use crate::core::Core;
@@ -28,6 +29,7 @@ use crate::core::Core;
 /// Body of `POST /api/v1/login`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct LoginRequest {
     /// Username (any case).
     pub username: String,
@@ -36,7 +38,7 @@ pub struct LoginRequest {
 }
 
 /// Answer of `POST /api/v1/login`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoginResponse {
     /// Session token: send as `Authorization: Bearer <token>` (or rely on the cookie).
     pub token: String,
@@ -53,7 +55,7 @@ pub struct LoginResponse {
 }
 
 /// Answer of `GET /api/v1/session`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionInfo {
     /// Username.
     pub username: String,
@@ -71,6 +73,7 @@ pub struct SessionInfo {
 /// Body of `POST /api/v1/password`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct PasswordChange {
     /// The password now.
     pub current_password: String,
@@ -78,6 +81,7 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/login", tag = "session", request_body = LoginRequest, responses((status = 200, description = "Signed in; also sets the HttpOnly session cookie", body = LoginResponse), (status = 401, description = "Wrong username or password", body = ErrorBody), (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody)))]
 async fn login(
     State(core): State<Arc<Core>>,
     ClientIp(client): ClientIp,
@@ -109,6 +113,7 @@ async fn login(
         .into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/logout", tag = "session", responses((status = 204, description = "Session ended"), (status = 401, description = "Not signed in", body = ErrorBody)))]
 async fn logout(State(core): State<Arc<Core>>, caller: Caller) -> Result<Response, ApiError> {
     let Some(id) = caller.session_id.as_deref() else {
         return Err(ApiError::bad_request(
@@ -123,6 +128,7 @@ async fn logout(State(core): State<Arc<Core>>, caller: Caller) -> Result<Respons
         .into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/session", tag = "session", responses((status = 200, description = "The signed-in user", body = SessionInfo), (status = 401, description = "Not signed in", body = ErrorBody)))]
 async fn session_info(caller: Caller) -> Json<SessionInfo> {
     Json(SessionInfo {
         username: caller.username,
@@ -133,6 +139,7 @@ async fn session_info(caller: Caller) -> Json<SessionInfo> {
     })
 }
 
+#[utoipa::path(post, path = "/api/v1/password", tag = "session", request_body = PasswordChange, responses((status = 204, description = "Changed"), (status = 400, description = "Malformed request", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody)))]
 async fn change_password(
     State(core): State<Arc<Core>>,
     caller: Caller,
@@ -150,10 +157,10 @@ async fn change_password(
 }
 
 /// The sign-in routes (full paths under `/api/v1`).
-pub fn routes() -> Router<Arc<Core>> {
-    Router::new()
-        .route("/api/v1/login", post(login))
-        .route("/api/v1/logout", post(logout))
-        .route("/api/v1/session", get(session_info))
-        .route("/api/v1/password", post(change_password))
+pub fn routes() -> OpenApiRouter<Arc<Core>> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(session_info))
+        .routes(routes!(change_password))
 }

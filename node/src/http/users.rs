@@ -11,15 +11,17 @@
 //! admin.token check): the same user operations, recorded in the audit log as `cli`.
 
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::ApiError;
 use super::json::ApiJson;
+use super::{ApiError, ErrorBody};
 use crate::audit;
 use crate::auth::sessions::{self, NewApiToken, TokenView};
 use crate::auth::users::{self, NewUser, UserView};
@@ -29,6 +31,7 @@ use crate::core::Core;
 /// Body of `POST .../users`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct AddUserRequest {
     /// Username (1-64 of a-z 0-9 . _ -; stored lowercase).
     pub username: String,
@@ -45,6 +48,7 @@ pub struct AddUserRequest {
 /// Body of `POST .../users/{username}/reset-password` (may be empty).
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct ResetPasswordRequest {
     /// The new password; generated and returned once if absent.
     #[serde(default)]
@@ -52,7 +56,7 @@ pub struct ResetPasswordRequest {
 }
 
 /// Answer of a password reset.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResetPasswordResponse {
     /// The user.
     pub user: UserView,
@@ -64,6 +68,7 @@ pub struct ResetPasswordResponse {
 /// Body of `POST /api/v1/tokens`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct CreateTokenRequest {
     /// What the token is for.
     pub name: String,
@@ -100,6 +105,7 @@ async fn reset(
 
 // Routes for signed-in admins.
 
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, body = Vec<UserView>), (status = 403, description = "Admins only", body = ErrorBody)))]
 async fn list_users(
     State(core): State<Arc<Core>>,
     caller: Caller,
@@ -108,6 +114,7 @@ async fn list_users(
     Ok(Json(users::list_users(&core)?))
 }
 
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = AddUserRequest, responses((status = 200, description = "Created; a generated password is shown once", body = NewUser), (status = 403, description = "Admins only", body = ErrorBody), (status = 400, description = "Malformed request", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody)))]
 async fn add_user(
     State(core): State<Arc<Core>>,
     caller: Caller,
@@ -117,6 +124,7 @@ async fn add_user(
     add(&core, &caller.username, req).await
 }
 
+#[utoipa::path(post, path = "/api/v1/users/{username}/disable", tag = "users", params(("username" = String, Path)), responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn disable_user(
     State(core): State<Arc<Core>>,
     caller: Caller,
@@ -128,6 +136,7 @@ async fn disable_user(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/users/{username}/enable", tag = "users", params(("username" = String, Path)), responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn enable_user(
     State(core): State<Arc<Core>>,
     caller: Caller,
@@ -139,6 +148,7 @@ async fn enable_user(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/users/{username}/reset-password", tag = "users", params(("username" = String, Path)), request_body(content = Option<ResetPasswordRequest>), responses((status = 200, body = ResetPasswordResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn reset_password(
     State(core): State<Arc<Core>>,
     caller: Caller,
@@ -149,6 +159,7 @@ async fn reset_password(
     reset(&core, &caller.username, &username, req).await
 }
 
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "users", request_body = CreateTokenRequest, responses((status = 200, description = "The token, shown once", body = NewApiToken), (status = 400, description = "Malformed request", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody)))]
 async fn create_token(
     State(core): State<Arc<Core>>,
     caller: Caller,
@@ -159,6 +170,7 @@ async fn create_token(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "users", responses((status = 200, body = Vec<TokenView>), (status = 401, body = ErrorBody)))]
 async fn list_tokens(
     State(core): State<Arc<Core>>,
     caller: Caller,
@@ -167,6 +179,7 @@ async fn list_tokens(
     Ok(Json(sessions::list_api_tokens(&core, owner)?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "users", params(("id" = String, Path)), responses((status = 204, description = "Revoked"), (status = 404, body = ErrorBody)))]
 async fn revoke_token(
     State(core): State<Arc<Core>>,
     caller: Caller,
@@ -178,17 +191,14 @@ async fn revoke_token(
 }
 
 /// Routes for signed-in users (full paths under `/api/v1`).
-pub fn routes() -> Router<Arc<Core>> {
-    Router::new()
-        .route("/api/v1/users", get(list_users).post(add_user))
-        .route("/api/v1/users/{username}/disable", post(disable_user))
-        .route("/api/v1/users/{username}/enable", post(enable_user))
-        .route(
-            "/api/v1/users/{username}/reset-password",
-            post(reset_password),
-        )
-        .route("/api/v1/tokens", get(list_tokens).post(create_token))
-        .route("/api/v1/tokens/{id}", delete(revoke_token))
+pub fn routes() -> OpenApiRouter<Arc<Core>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, add_user))
+        .routes(routes!(disable_user))
+        .routes(routes!(enable_user))
+        .routes(routes!(reset_password))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
 }
 
 // Routes for the CLI (behind the admin token).

@@ -31,6 +31,7 @@ use crate::store::Batch;
 /// A new referral as a case manager fills it in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct NewReferral {
     /// The receiving agency's node id.
     pub recipient: NodeId,
@@ -54,6 +55,7 @@ pub struct NewReferral {
 /// An action on an existing referral.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub enum Action {
     /// Take the client on.
     Accept {

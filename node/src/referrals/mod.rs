@@ -32,6 +32,7 @@ pub use incoming::Workflow;
 /// Where the erasure of a referral's personal data stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
+#[derive(utoipa::ToSchema)]
 pub enum Erasure {
     /// Consent stands; data is kept.
     None,
@@ -53,7 +54,7 @@ pub enum Erasure {
 }
 
 /// A referral as one node keeps it: metadata and status only, never personal data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReferralRecord {
     /// Referral id (the same on both nodes).
     pub id: ReferralId,

@@ -18,6 +18,7 @@ use crate::store::{Space, from_json};
 /// Which list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum Mailbox {
     /// Referrals received.
     Inbox,
@@ -26,7 +27,8 @@ pub enum Mailbox {
 }
 
 /// Filters for a list.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Filter {
     /// Inbox or outbox (both if none).
     #[serde(rename = "box", default)]
@@ -46,7 +48,7 @@ pub struct Filter {
 }
 
 /// A referral in a list: no personal data.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Summary {
     /// The record.
     #[serde(flatten)]
@@ -58,7 +60,7 @@ pub struct Summary {
 }
 
 /// Delivery state of one message in the timeline.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Delivery {
     /// `queued`, `delivered`, `expired`, or `received` for incoming messages.
     pub state: String,
@@ -69,7 +71,7 @@ pub struct Delivery {
 }
 
 /// A timeline entry with its readable detail.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     /// When.
     pub at: Timestamp,
@@ -96,7 +98,7 @@ pub struct TimelineEntry {
 }
 
 /// The full view of one referral.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Detail {
     /// Summary.
     #[serde(flatten)]
