@@ -88,7 +88,18 @@ pub fn choose(arg: &DataDirArg) -> Result<Target> {
         .timeout_connect(Duration::from_millis(500))
         .build();
     let base = format!("http://{addr}");
-    if agent.get(&format!("{base}/healthz")).call().is_ok() {
+    if let Ok(resp) = agent.get(&format!("{base}/healthz")).call() {
+        // Only talk to it if it is this data directory's node: never send our admin token
+        // to another node that happens to listen there.
+        let health: serde_json::Value = resp.into_json().unwrap_or_default();
+        let ours = dir.load_keys()?.node.public().to_string();
+        if health["node_id"].as_str() != Some(ours.as_str()) {
+            bail!(
+                "another node answers at {base} (node id {}), not the node of {}; check network.http_listen in lotse.toml",
+                health["node_id"].as_str().unwrap_or("unknown"),
+                dir.root().display()
+            );
+        }
         let token = dir.load_token()?;
         return Ok(Target::Online(Api { base, token, agent }));
     }

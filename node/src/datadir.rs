@@ -128,6 +128,10 @@ impl DataDir {
                 self.root.display().to_string(),
             ));
         }
+        // Case data lives below: nobody but the node's user may enter.
+        fs::create_dir_all(&self.root).map_err(io(&self.root))?;
+        fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
+            .map_err(io(&self.root))?;
         let keys_dir = self.root.join("keys");
         fs::create_dir_all(&keys_dir).map_err(io(&keys_dir))?;
         fs::set_permissions(&keys_dir, fs::Permissions::from_mode(0o700)).map_err(io(&keys_dir))?;

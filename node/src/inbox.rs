@@ -196,12 +196,16 @@ pub async fn apply_ready(
             break;
         };
         let mut batch = Batch::new();
+        let mut outcome = "applied".to_string();
+        let mut kind = "unreadable";
         // Verified when received; the sender may have been revoked since, which does not
         // undo what it delivered while it was a member.
         match envelope::open(&bytes, &core.id, &core.encryption, &|s, _| *s == sender) {
             Ok(opened) => {
+                kind = kind_name(opened.header.kind);
                 if let Err(reason) = core.applier.apply(core, &opened, &mut batch) {
                     tracing::warn!(referral = %referral, sequence = next, reason = %reason, "message not applied");
+                    outcome = format!("not applied: {reason}");
                 }
             }
             Err(e) => {
@@ -222,7 +226,18 @@ pub async fn apply_ready(
             seq_key.clone(),
             (next + 1).to_be_bytes().to_vec(),
         );
-        match core.store.commit(batch) {
+        // The node writes case content here: the audit entry commits with it, atomically.
+        let action = format!("message.{kind}");
+        let detail = format!("from {}, #{next}: {outcome}", sender.fingerprint());
+        let audited = crate::audit::commit_with(
+            core,
+            batch,
+            crate::audit::SYSTEM,
+            &action,
+            Some(referral),
+            &detail,
+        );
+        match audited.await {
             Ok(()) => applied += 1,
             // A local action changed the referral meanwhile: apply again on fresh data.
             Err(StoreError::Conflict) => continue,
@@ -234,6 +249,25 @@ pub async fn apply_ready(
         core.applier.settle(core).await;
     }
     Ok(applied)
+}
+
+/// A short name for a message kind, for the audit log.
+fn kind_name(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::Referral => "referral",
+        MessageKind::Response => "response",
+        MessageKind::HandoverProposal => "handover_proposal",
+        MessageKind::HandoverConfirmation => "handover_confirmation",
+        MessageKind::StatusUpdate => "status_update",
+        MessageKind::Note => "note",
+        MessageKind::Withdrawal => "withdrawal",
+        MessageKind::ConsentWithdrawal => "consent_withdrawal",
+        MessageKind::ErasureReceipt => "erasure_receipt",
+        MessageKind::DeliveryReceipt => "delivery_receipt",
+        MessageKind::DirectorySnapshot => "directory_snapshot",
+        MessageKind::DirectoryUpdateRequest => "directory_update_request",
+        MessageKind::JoinRequest => "join_request",
+    }
 }
 
 /// After a restart: applies whatever was received but not yet applied.

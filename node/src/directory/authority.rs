@@ -148,6 +148,12 @@ pub async fn create_invitation(
         .authority_key
         .as_ref()
         .ok_or(AuthorityError::NotDirectoryNode)?;
+    if agency_kind == AgencyKind::IntegrationCentre {
+        // Members find the KI by this kind; a second one would take its place.
+        return Err(AuthorityError::Invalid(
+            "the integration centre is the directory node itself; invite agencies with another kind".into(),
+        ));
+    }
     let name = agency_name.trim();
     if name.is_empty() || name.len() > 200 {
         return Err(AuthorityError::Invalid(
