@@ -508,6 +508,9 @@ mod tests {
         let (_t, core) = testutil::core().await;
         user(&core, "ida").await;
         let first = create_session(&core, "ida").await.unwrap();
+        // Sessions are ordered by creation time in milliseconds: make "first" the oldest
+        // without a tie, which a loaded machine could otherwise produce.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         for _ in 0..MAX_SESSIONS_PER_USER {
             create_session(&core, "ida").await.unwrap();
         }
