@@ -46,6 +46,8 @@ enum Command {
     /// Check or show the audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Start a demo network (KI and three agencies) on this machine, with the web UI.
+    Demo(commands::demo::DemoArgs),
 }
 
 /// The data directory argument every command takes.
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
         Command::Outbox(a) => commands::directory::outbox(a),
         Command::User(c) => commands::user::user(c),
         Command::Audit(c) => commands::audit::audit(c),
+        Command::Demo(a) => commands::demo::demo(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

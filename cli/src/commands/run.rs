@@ -47,7 +47,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let dir = DataDir::new(&args.data_dir.data_dir);
     runtime()?.block_on(async move {
         let core = Core::open(dir)?;
-        let node = lotse_node::node::start(core, axum_extra_routes()).await?;
+        let node = lotse_node::node::start(core.clone(), axum_extra_routes(core)).await?;
         println!(
             "Lotse node {:?} is running: web and API at http://{}, QUIC at {}. Stop with Ctrl-C.",
             node.core.config.name, node.http_addr, node.quic_addr
@@ -58,12 +58,12 @@ pub fn run(args: RunArgs) -> Result<()> {
     })
 }
 
-/// Routes beyond the node's own (the JSON API and the web UI join here).
-fn axum_extra_routes() -> axum::Router {
-    axum::Router::new()
+/// Routes beyond the node's own API: the web UI.
+pub fn axum_extra_routes(core: std::sync::Arc<Core>) -> axum::Router {
+    lotse_admin_ui::router(core)
 }
 
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,

@@ -1,0 +1,92 @@
+//! The pages, one module per area, and the pieces several of them show (a referral table,
+//! a status badge).
+
+pub(crate) mod account;
+pub(crate) mod admin;
+pub(crate) mod dashboard;
+pub(crate) mod detail;
+pub(crate) mod directory;
+pub(crate) mod handover;
+pub(crate) mod lists;
+pub(crate) mod login;
+pub(crate) mod network;
+pub(crate) mod new_referral;
+
+use lotse_node::core::Core;
+use lotse_node::referrals::query::Summary;
+use lotse_protocol::NodeId;
+use lotse_protocol::referral::{ReferralState, Side};
+use maud::{Markup, html};
+
+use crate::{clock, labels};
+
+/// A status as a badge.
+pub(crate) fn badge(state: ReferralState) -> Markup {
+    html! { span class=(labels::state_class(state)) { (labels::state(state)) } }
+}
+
+/// The name of service `id` of agency `node`, from the directory (or the id itself).
+pub(crate) fn service_name(core: &Core, node: &NodeId, id: Option<&str>) -> String {
+    let Some(id) = id else {
+        return "–".into();
+    };
+    core.directory
+        .member(node)
+        .and_then(|m| m.profile.services.into_iter().find(|s| s.id == id))
+        .map(|s| s.name)
+        .unwrap_or_else(|| id.to_string())
+}
+
+/// A table of referrals (no personal data: lists never show client data).
+pub(crate) fn referral_table(core: &Core, caption: &str, rows: &[Summary]) -> Markup {
+    html! {
+        div.table-wrap {
+            table {
+                caption.visually-hidden { (caption) }
+                thead {
+                    tr {
+                        th scope="col" { "Stelle" }
+                        th scope="col" { "Angebot" }
+                        th scope="col" { "Handlungsfelder" }
+                        th scope="col" { "Status" }
+                        th scope="col" { "Datum" }
+                        th scope="col" { "Zuständig" }
+                        th scope="col" { "Wiedervorlage" }
+                    }
+                }
+                tbody {
+                    @for s in rows {
+                        @let r = &s.record;
+                        tr {
+                            td {
+                                a href=(format!("/vermittlungen/{}", r.id)) {
+                                    @match r.side {
+                                        Side::Sender => { "an " (r.peer_name) }
+                                        Side::Receiver => { "von " (r.peer_name) }
+                                    }
+                                }
+                            }
+                            td { (service_name(core, &r.peer, r.service_id.as_deref())) }
+                            td { (labels::fields(&r.fields)) }
+                            td { (badge(r.state)) }
+                            td { (clock::date_time(r.created_at)) }
+                            td {
+                                @if s.unassigned {
+                                    span.badge.badge-new { "neu – noch niemand" }
+                                } @else {
+                                    (r.owner.as_deref().unwrap_or("–"))
+                                }
+                            }
+                            td {
+                                @match r.follow_up {
+                                    Some(d) => (clock::date(d)),
+                                    None => "–",
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
