@@ -41,6 +41,14 @@ pub async fn fetch_from(
             return false;
         }
     };
+    if response.status == Status::Rejected && response.reason().contains("not an active member") {
+        // The KI lets any key finish the handshake, so this is how a revoked node learns it.
+        tracing::error!(
+            peer = %peer.fingerprint(),
+            "this node is not a member of the network any more (revoked?); other nodes refuse its messages; contact the KI"
+        );
+        return false;
+    }
     if response.status != Status::Ok {
         return false;
     }

@@ -101,12 +101,77 @@ async fn healthz(State(core): State<Arc<Core>>) -> Json<Health> {
     })
 }
 
+/// Prometheus metrics: counts only, never case content or names.
+async fn metrics(State(core): State<Arc<Core>>) -> Result<Response, ApiError> {
+    use std::fmt::Write;
+    let (queued, delivered, expired) = crate::outbox::counts(&core)?;
+    let mut by_status = std::collections::BTreeMap::<&str, u64>::new();
+    for (_, value) in core
+        .store
+        .scan(crate::store::Space::Referrals, b"", usize::MAX)?
+    {
+        let r: crate::referrals::ReferralRecord =
+            crate::store::from_json(crate::store::Space::Referrals, &value)?;
+        *by_status.entry(r.state.name()).or_default() += 1;
+    }
+    let members = core
+        .directory
+        .current()
+        .map(|d| d.active_members().len())
+        .unwrap_or(0);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP lotse_outbox_messages Outgoing messages by delivery state."
+    );
+    let _ = writeln!(out, "# TYPE lotse_outbox_messages gauge");
+    for (state, n) in [
+        ("queued", queued),
+        ("delivered", delivered),
+        ("expired", expired),
+    ] {
+        let _ = writeln!(out, "lotse_outbox_messages{{state=\"{state}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP lotse_referrals Referrals on this node by status."
+    );
+    let _ = writeln!(out, "# TYPE lotse_referrals gauge");
+    for (status, n) in by_status {
+        let _ = writeln!(out, "lotse_referrals{{status=\"{status}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP lotse_directory_serial Serial of the directory snapshot in use."
+    );
+    let _ = writeln!(out, "# TYPE lotse_directory_serial gauge");
+    let _ = writeln!(out, "lotse_directory_serial {}", core.directory.serial());
+    let _ = writeln!(
+        out,
+        "# HELP lotse_directory_members Active members in the directory."
+    );
+    let _ = writeln!(out, "# TYPE lotse_directory_members gauge");
+    let _ = writeln!(out, "lotse_directory_members {members}");
+    let _ = writeln!(out, "# HELP lotse_store_bytes Size of the store on disk.");
+    let _ = writeln!(out, "# TYPE lotse_store_bytes gauge");
+    let _ = writeln!(out, "lotse_store_bytes {}", core.store.size_on_disk()?);
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        out,
+    )
+        .into_response())
+}
+
 /// The base router: health and the admin API.
 pub fn router(core: Arc<Core>) -> Router {
     let (api, doc) = api_router().split_for_parts();
     let doc = Arc::new(doc);
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route(
             "/api/v1/openapi.json",
             get(move || {
@@ -190,5 +255,44 @@ mod tests {
         }
         let post = &json["paths"]["/api/v1/referrals"]["post"];
         assert!(post["responses"]["422"].is_object());
+    }
+
+    #[tokio::test]
+    async fn metrics_are_counts_only() {
+        use axum::body::Body;
+        use tower::ServiceExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = crate::datadir::DataDir::new(tmp.path().join("ki"));
+        crate::init::init(
+            &dir,
+            &crate::init::InitOptions {
+                name: "KI".into(),
+                directory: true,
+                quic_listen: "127.0.0.1:0".parse().unwrap(),
+                http_listen: "127.0.0.1:0".parse().unwrap(),
+                public_addresses: vec![],
+            },
+        )
+        .await
+        .unwrap();
+        let core = crate::core::Core::open(dir).unwrap();
+        let resp = super::router(core)
+            .oneshot(
+                axum::http::Request::get("/metrics")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.contains("lotse_directory_serial 1"), "{text}");
+        assert!(
+            text.contains("lotse_outbox_messages{state=\"queued\"} 0"),
+            "{text}"
+        );
     }
 }
