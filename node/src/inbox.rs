@@ -95,6 +95,12 @@ async fn receive_inner(core: &Arc<Core>, peer: NodeId, bytes: &[u8]) -> Result<V
     })
     .map_err(|e| Refusal::Permanent(e.to_string()))?;
     let header = verified.header;
+    if core.is_directory_node() && header.kind.is_referral_message() {
+        // Invariant 1: the KI never holds case content, not even encrypted.
+        return Err(Refusal::Permanent(
+            "the KI's directory node accepts no referral messages".into(),
+        ));
+    }
     if header.sender != peer {
         return Err(Refusal::Permanent(
             "the envelope is signed by another node than the connected peer".into(),

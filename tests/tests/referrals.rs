@@ -556,3 +556,64 @@ async fn unanswered_referral_expires_and_the_recipient_is_told() {
     .await;
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ki_never_receives_case_content() {
+    let s = scene().await;
+    let ki_id = s.net.ki.id.to_string();
+    // Through the API: refused before anything is stored.
+    let mut body = referral(&ki_id);
+    body["consent"]["recipient"] = json!(ki_id);
+    let (code, answer) = s.a_cm.post("/api/v1/referrals", body).await;
+    assert_eq!(code, 422, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("KI"), "{answer}");
+    // A node that bypasses its own checks: the KI refuses the envelope at the door.
+    let a = s.net.agency(0).core().clone();
+    let payload = lotse_protocol::payload::Payload::Referral(Box::new(
+        lotse_protocol::payload::ReferralPayload {
+            service_id: None,
+            client: lotse_protocol::client::ClientData {
+                name: Some(CLIENT.into()),
+                ..Default::default()
+            },
+            consent: serde_json::from_value(consent(&ki_id, &["name"])).unwrap(),
+            handover: None,
+            sender_contact: "x".into(),
+        },
+    ));
+    let rec = outbox::send(
+        &a,
+        s.net.ki.id,
+        Some(lotse_protocol::ReferralId::random()),
+        &payload,
+        lotse_node::store::Batch::new(),
+    )
+    .await
+    .unwrap();
+    let a2 = a.clone();
+    wait_for("the KI refused the envelope", 30, || {
+        let a2 = a2.clone();
+        async move {
+            match outbox::get(&a2, &rec.message_id).unwrap().unwrap().state {
+                outbox::DeliveryState::Queued {
+                    last_error: Some(e),
+                    ..
+                } => e.contains("accepts no referral"),
+                _ => false,
+            }
+        }
+    })
+    .await;
+    s.net.ki.core().store.flush().await.unwrap();
+    assert!(files_containing(s.net.ki.dir.root(), CLIENT.as_bytes()).is_empty());
+    assert!(
+        lotse_node::referrals::query::list(
+            s.net.ki.core(),
+            &lotse_node::referrals::access::Actor::system(),
+            &Default::default()
+        )
+        .unwrap()
+        .is_empty()
+    );
+    s.net.shutdown().await;
+}

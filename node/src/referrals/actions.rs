@@ -186,6 +186,11 @@ pub async fn create(
             new.recipient
         ))
     })?;
+    if member.member.kind == lotse_protocol::directory::AgencyKind::IntegrationCentre {
+        return Err(WorkflowError::Invalid(
+            "the KI's directory node takes no referrals: it never holds case content; choose an agency".into(),
+        ));
+    }
     if new.recipient == core.id {
         return Err(WorkflowError::Invalid(
             "a referral goes to another agency, not to this node".into(),
