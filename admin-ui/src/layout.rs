@@ -229,7 +229,7 @@ pub(crate) fn page(ctx: &Ctx, nav: Nav, title: &str, content: Markup) -> Markup 
                             span.logo aria-hidden="true" { "⚓" }
                             span { "Lotse" }
                         }
-                        p.agency { (ctx.core.config.name) }
+                        p.node-name { (ctx.core.config.name) }
                         nav aria-label="Hauptnavigation" {
                             ul {
                                 @for i in nav_items(ctx) {

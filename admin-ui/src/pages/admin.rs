@@ -66,8 +66,8 @@ fn users_page(
                                         @if u.disabled { span.badge.badge-bad { "gesperrt" } }
                                         @else { span.badge.badge-good { "aktiv" } }
                                     }
-                                    td { (clock::date_time(u.password_changed_at)) }
-                                    td.row-actions {
+                                    td.date { (clock::date_time(u.password_changed_at)) }
+                                    td { div.row-actions {
                                         form method="post" action=(format!("/verwaltung/benutzer/{}", u.username)) {
                                             (csrf(ctx))
                                             @if u.disabled {
@@ -84,7 +84,7 @@ fn users_page(
                                             input type="hidden" name="aktion" value="reset";
                                             button.button.small type="submit" aria-label=(format!("Passwort von {} neu setzen", u.username)) { "Passwort neu setzen" }
                                         }
-                                    }
+                                    } }
                                 }
                             }
                         }

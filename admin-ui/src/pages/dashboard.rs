@@ -27,7 +27,7 @@ fn section(ctx: &Ctx, id: &str, title: &str, empty: &str, rows: &[Summary]) -> M
             @if rows.is_empty() {
                 p.empty { (empty) }
             } @else {
-                (referral_table(&ctx.core, title, rows))
+                (referral_table(&ctx.core, title, rows, true))
             }
         }
     }

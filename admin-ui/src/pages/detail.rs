@@ -99,7 +99,7 @@ fn overview(ctx: &Ctx, d: &Detail) -> Markup {
                 dt { "Zuständig" }
                 dd {
                     @match &r.owner {
-                        Some(o) => (o),
+                        Some(o) => (super::user_name(&ctx.core, o)),
                         None => span.badge.badge-new { "noch niemand – wartet im Eingang" },
                     }
                 }

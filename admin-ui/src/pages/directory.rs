@@ -123,6 +123,14 @@ pub(crate) fn results(hits: &[AgencyHit], choose: bool, own: &NodeId) -> Markup 
                         (service_card(a, s, choose && a.node_id != *own))
                     }
                 }
+                @if choose && a.node_id != *own {
+                    p.agency-choose {
+                        a.button.quiet href=(format!("/vermittlungen/neu?stelle={}", a.node_id))
+                            aria-label=(format!("An {} vermitteln, ohne bestimmtes Angebot", a.name)) {
+                            "An diese Stelle vermitteln, ohne bestimmtes Angebot"
+                        }
+                    }
+                }
             }
         }
     }

@@ -95,7 +95,7 @@ async fn list(ctx: Ctx, mailbox: Mailbox) -> Result<Response, UiError> {
                 }
             } @else {
                 p.hint { (rows.len()) @if rows.len() == 1 { " Vermittlung" } @else { " Vermittlungen" } ", neueste Änderung zuerst." }
-                (referral_table(&ctx.core, title, &rows))
+                (referral_table(&ctx.core, title, &rows, false))
             }
         }
     };

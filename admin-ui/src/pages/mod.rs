@@ -37,21 +37,35 @@ pub(crate) fn service_name(core: &Core, node: &NodeId, id: Option<&str>) -> Stri
         .unwrap_or_else(|| id.to_string())
 }
 
-/// A table of referrals (no personal data: lists never show client data).
-pub(crate) fn referral_table(core: &Core, caption: &str, rows: &[Summary]) -> Markup {
+/// The display name of user `username` of this node (or the username).
+pub(crate) fn user_name(core: &Core, username: &str) -> String {
+    lotse_node::auth::users::get_user(core, username)
+        .ok()
+        .flatten()
+        .map(|u| u.display_name)
+        .unwrap_or_else(|| username.to_string())
+}
+
+/// A table of referrals (no personal data: lists never show client data). `compact`
+/// leaves out the fields of action and the follow-up date (for the overview's cards).
+pub(crate) fn referral_table(
+    core: &Core,
+    caption: &str,
+    rows: &[Summary],
+    compact: bool,
+) -> Markup {
     html! {
         div.table-wrap {
             table {
                 caption.visually-hidden { (caption) }
                 thead {
                     tr {
-                        th scope="col" { "Stelle" }
-                        th scope="col" { "Angebot" }
-                        th scope="col" { "Handlungsfelder" }
+                        th scope="col" { "Vermittlung" }
+                        @if !compact { th scope="col" { "Handlungsfelder" } }
                         th scope="col" { "Status" }
                         th scope="col" { "Datum" }
                         th scope="col" { "Zuständig" }
-                        th scope="col" { "Wiedervorlage" }
+                        @if !compact { th scope="col" { "Wiedervorlage" } }
                     }
                 }
                 tbody {
@@ -65,22 +79,28 @@ pub(crate) fn referral_table(core: &Core, caption: &str, rows: &[Summary]) -> Ma
                                         Side::Receiver => { "von " (r.peer_name) }
                                     }
                                 }
+                                br;
+                                span.sub { (service_name(core, &r.peer, r.service_id.as_deref())) }
                             }
-                            td { (service_name(core, &r.peer, r.service_id.as_deref())) }
-                            td { (labels::fields(&r.fields)) }
+                            @if !compact { td { (labels::fields(&r.fields)) } }
                             td { (badge(r.state)) }
-                            td { (clock::date_time(r.created_at)) }
+                            td.date { (clock::date(clock::local(r.created_at).date())) }
                             td {
                                 @if s.unassigned {
-                                    span.badge.badge-new { "neu – noch niemand" }
+                                    span.badge.badge-new { "neu" }
                                 } @else {
-                                    (r.owner.as_deref().unwrap_or("–"))
+                                    @match &r.owner {
+                                        Some(o) => (user_name(core, o)),
+                                        None => "–",
+                                    }
                                 }
                             }
-                            td {
-                                @match r.follow_up {
-                                    Some(d) => (clock::date(d)),
-                                    None => "–",
+                            @if !compact {
+                                td.date {
+                                    @match r.follow_up {
+                                        Some(d) => (clock::date(d)),
+                                        None => "–",
+                                    }
                                 }
                             }
                         }

@@ -63,12 +63,12 @@ pub(crate) async fn members(ctx: Ctx) -> Result<Response, UiError> {
                                         td { (clock::date_time(m.member.admitted_at)) }
                                         td { (m.profile.services.len()) }
                                         td.mono { (m.member.node_id.fingerprint()) }
-                                        td.row-actions {
+                                        td { div.row-actions {
                                             @if m.member.node_id != ctx.core.id {
                                                 a.button.small.danger href=(format!("/netzwerk/widerruf/{}", m.member.node_id))
                                                     aria-label=(format!("{} aus dem Netzwerk entfernen", m.member.name)) { "Entfernen …" }
                                             }
-                                        }
+                                        } }
                                     }
                                 }
                             }

@@ -8,7 +8,10 @@
 //! addresses with the sign-ins, and stops everything on Ctrl-C.
 //!
 //! Each node uses one port number for both HTTP (TCP) and QUIC (UDP), counting up from
-//! `--base-port`, so a kept demo comes back at the same addresses.
+//! `--base-port`, so a kept demo comes back at the same addresses. Each node's web UI also
+//! gets its own loopback address (127.0.0.1, 127.0.0.2, ...): browsers keep cookies per
+//! host name, not per port, so this way signing in at one agency does not sign you out at
+//! another.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -43,6 +46,7 @@ pub struct DemoArgs {
 struct DemoNode {
     name: String,
     dir: DataDir,
+    index: u8,
     port: u16,
     users: Vec<DemoUser>,
     kind: AgencyKind,
@@ -64,8 +68,14 @@ fn slug(name: &str) -> String {
         .join("-")
 }
 
-fn addr(port: u16) -> SocketAddr {
+/// QUIC: all on 127.0.0.1.
+fn quic_addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// HTTP: node `index` on 127.0.0.(index + 1).
+fn http_addr(index: u8, port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, index + 1], port))
 }
 
 /// Short timings, so the demo converges in seconds.
@@ -78,15 +88,16 @@ fn demo_timings(dir: &DataDir) -> Result<()> {
     Ok(())
 }
 
-async fn create(root: &Path, name: &str, port: u16, directory: bool) -> Result<DataDir> {
+async fn create(root: &Path, node: &DemoNode, directory: bool) -> Result<DataDir> {
+    let (name, port) = (&node.name, node.port);
     let dir = DataDir::new(root.join(slug(name)));
     init(
         &dir,
         &InitOptions {
             name: name.to_string(),
             directory,
-            quic_listen: addr(port),
-            http_listen: addr(port),
+            quic_listen: quic_addr(port),
+            http_listen: http_addr(node.index, port),
             public_addresses: vec![],
         },
     )
@@ -162,7 +173,7 @@ fn print_welcome(nodes: &[DemoNode], root: &Path, kept: bool) {
     );
     println!();
     for n in nodes {
-        println!("  {:<36} http://127.0.0.1:{}", n.name, n.port);
+        println!("  {:<36} http://{}", n.name, http_addr(n.index, n.port));
         for u in &n.users {
             let role = match u.role {
                 lotse_node::auth::Role::CaseManager => "Fallmanagement",
@@ -222,6 +233,7 @@ async fn run(root: &Path, base_port: u16, kept: bool) -> Result<()> {
     let mut nodes = vec![DemoNode {
         name: demo::KI_NAME.into(),
         dir: DataDir::new(root.join(slug(demo::KI_NAME))),
+        index: 0,
         port: base_port,
         users: vec![demo::COORDINATOR],
         kind: AgencyKind::IntegrationCentre,
@@ -230,6 +242,7 @@ async fn run(root: &Path, base_port: u16, kept: bool) -> Result<()> {
         nodes.push(DemoNode {
             name: a.name.into(),
             dir: DataDir::new(root.join(slug(a.name))),
+            index: 1 + i as u8,
             port: base_port + 1 + i as u16,
             users: a.users.to_vec(),
             kind: a.kind,
@@ -237,7 +250,7 @@ async fn run(root: &Path, base_port: u16, kept: bool) -> Result<()> {
     }
     if fresh {
         println!("Richte das Demo-Netzwerk ein …");
-        create(root, demo::KI_NAME, base_port, true).await?;
+        create(root, &nodes[0], true).await?;
     }
     let mut running = vec![start(&nodes[0]).await?];
     if fresh {
@@ -252,7 +265,7 @@ async fn run(root: &Path, base_port: u16, kept: bool) -> Result<()> {
                 3_600_000,
             )
             .await?;
-            let dir = create(root, &node.name, node.port, false).await?;
+            let dir = create(root, node, false).await?;
             let core = Core::open(dir)?;
             lotse_node::join::join(&core, &invitation)
                 .await
