@@ -163,18 +163,6 @@ impl Consent {
         if self.recorded_by.trim().is_empty() {
             return Err(ConsentError::NoRecorder);
         }
-        if self.purpose.len() > limits::MAX_TEXT_BYTES {
-            return Err(ConsentError::TextTooLong {
-                field: "purpose",
-                limit: limits::MAX_TEXT_BYTES,
-            });
-        }
-        if self.recorded_by.len() > limits::MAX_SHORT_TEXT_BYTES {
-            return Err(ConsentError::TextTooLong {
-                field: "recorded_by",
-                limit: limits::MAX_SHORT_TEXT_BYTES,
-            });
-        }
         if self.valid_until < self.given_on {
             return Err(ConsentError::InvertedDates {
                 given_on: self.given_on,
@@ -190,9 +178,6 @@ impl Consent {
             return Err(ConsentError::Expired {
                 valid_until: self.valid_until,
             });
-        }
-        if let Some(form) = &self.scanned_form {
-            crate::client::validate_attachment(form).map_err(ConsentError::ScannedForm)?;
         }
         Ok(())
     }
