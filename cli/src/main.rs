@@ -40,6 +40,9 @@ enum Command {
     Services(commands::directory::ServicesArgs),
     /// Show outgoing messages and their delivery state.
     Outbox(commands::directory::OutboxArgs),
+    /// Show this node's identity, trust anchor, directory and queue (and, on the KI,
+    /// invitations).
+    Status(commands::status::StatusArgs),
     /// Manage the node's users (add, list, disable, enable, reset-password).
     #[command(subcommand)]
     User(commands::user::UserCommand),
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Directory(c) => commands::directory::directory(c),
         Command::Services(a) => commands::directory::services(a),
         Command::Outbox(a) => commands::directory::outbox(a),
+        Command::Status(a) => commands::status::status(a),
         Command::User(c) => commands::user::user(c),
         Command::Audit(c) => commands::audit::audit(c),
         Command::Demo(a) => commands::demo::demo(a),

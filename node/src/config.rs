@@ -10,7 +10,7 @@ use lotse_protocol::AuthorityId;
 use serde::{Deserialize, Serialize};
 
 /// What the node is in the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// An agency's node.

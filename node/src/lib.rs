@@ -23,5 +23,6 @@ pub mod outbox;
 pub mod referrals;
 pub mod server;
 pub mod services;
+pub mod status;
 pub mod store;
 pub mod transport;

@@ -5,4 +5,5 @@ pub mod demo;
 pub mod directory;
 pub mod init;
 pub mod run;
+pub mod status;
 pub mod user;

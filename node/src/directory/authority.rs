@@ -55,7 +55,7 @@ pub enum AuthorityError {
 }
 
 /// An invitation as the KI stores it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InvitationRecord {
     /// Agency name.
     pub agency_name: String,

@@ -198,6 +198,12 @@ async fn post_revocation(
     }))
 }
 
+async fn get_status(
+    State(core): State<Arc<Core>>,
+) -> Result<Json<crate::status::NodeStatus>, ApiError> {
+    Ok(Json(crate::status::status(&core)?))
+}
+
 async fn get_outbox(State(core): State<Arc<Core>>) -> Result<Json<Vec<OutboxRecord>>, ApiError> {
     Ok(Json(outbox::list(&core, 1000)?))
 }
@@ -223,6 +229,7 @@ pub fn router(core: Arc<Core>) -> Router<Arc<Core>> {
         .route("/invitations", post(post_invitation).get(list_invitations))
         .route("/revocations", post(post_revocation))
         .route("/outbox", get(get_outbox))
+        .route("/status", get(get_status))
         .route("/services", put(put_services))
         .merge(super::users::admin_routes().merge(super::audit::admin_routes()))
         .layer(middleware::from_fn_with_state(core, require_token))
