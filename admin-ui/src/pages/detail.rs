@@ -129,7 +129,17 @@ fn document_link(id: &ReferralId, which: &str, a: &Attachment) -> Markup {
 fn case_file(d: &Detail) -> Markup {
     let id = d.summary.record.id;
     let Some(case) = &d.case else {
-        return html! {};
+        return html! {
+            @if d.summary.record.erasure != Erasure::None {
+                section.card aria-labelledby="person" {
+                    h2 #person { "Angaben zur Person" }
+                    p.empty {
+                        "Die Angaben zur Person und die Notizen wurden nach dem Widerruf der Einwilligung gelöscht. "
+                        "Erhalten bleiben nur Status und Verlauf ohne persönliche Daten."
+                    }
+                }
+            }
+        };
     };
     let c = &case.client;
     let consent = &case.consent;
@@ -536,7 +546,11 @@ fn render(
             }
         }
     };
-    layout::page(ctx, Nav::Dashboard, &title(d), content)
+    let nav = match d.summary.record.side {
+        Side::Sender => Nav::Outbox,
+        Side::Receiver => Nav::Inbox,
+    };
+    layout::page(ctx, nav, &title(d), content)
 }
 
 fn required_text(f: &FormData, name: &str, errors: &mut Errors, message: &str) -> String {

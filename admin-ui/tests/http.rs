@@ -1,0 +1,309 @@
+//! The web UI over HTTP, without a browser: who gets in, which forms are refused, and the
+//! headers every answer carries. (The full flow in a real browser is in
+//! `tests/tests/browser.rs`.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use lotse_node::auth::{Role, users};
+use lotse_node::core::Core;
+use lotse_node::datadir::DataDir;
+use lotse_node::init::{InitOptions, init};
+use tower::ServiceExt;
+
+const PASSWORD: &str = "richtig-lang-1";
+
+async fn node() -> (tempfile::TempDir, Arc<Core>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = DataDir::new(tmp.path().join("node"));
+    init(
+        &dir,
+        &InitOptions {
+            name: "Testagentur".into(),
+            directory: false,
+            quic_listen: "127.0.0.1:0".parse().unwrap(),
+            http_listen: "127.0.0.1:0".parse().unwrap(),
+            public_addresses: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    let core = Core::open(dir).unwrap();
+    for (name, role) in [("berger", Role::CaseManager), ("it", Role::Admin)] {
+        users::add_user(&core, "test", name, name, role, Some(PASSWORD.into()))
+            .await
+            .unwrap();
+    }
+    (tmp, core)
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn send(core: &Arc<Core>, req: Request<Body>) -> Answer {
+    let resp = lotse_admin_ui::router(core.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut r = Request::get(path);
+    if let Some(c) = cookie {
+        r = r.header(header::COOKIE, c);
+    }
+    r.body(Body::empty()).unwrap()
+}
+
+fn post(path: &str, cookie: Option<&str>, form: &str) -> Request<Body> {
+    let mut r =
+        Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        r = r.header(header::COOKIE, c);
+    }
+    r.body(Body::from(form.to_string())).unwrap()
+}
+
+/// Signs in; returns the cookie and the CSRF token of the session.
+async fn sign_in(core: &Arc<Core>, user: &str) -> (String, String) {
+    let a = send(
+        core,
+        post(
+            "/anmelden",
+            None,
+            &format!("username={user}&password={PASSWORD}&weiter=%2Fkonto"),
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(a.headers[header::LOCATION], "/konto");
+    let set = a.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"));
+    let cookie = set.split(';').next().unwrap().to_string();
+    let page = send(core, get("/konto", Some(&cookie))).await;
+    let csrf = page
+        .body
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a CSRF field on the page")
+        .to_string();
+    (cookie, csrf)
+}
+
+#[tokio::test]
+async fn anonymous_visitors_are_sent_to_sign_in_and_back() {
+    let (_t, core) = node().await;
+    let a = send(&core, get("/", None)).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.headers[header::LOCATION], "/anmelden");
+    let a = send(&core, get("/eingang?status=sent", None)).await;
+    assert_eq!(
+        a.headers[header::LOCATION],
+        "/anmelden?weiter=%2Feingang%3Fstatus%3Dsent"
+    );
+    // Only paths on this site are followed after sign-in.
+    let a = send(
+        &core,
+        post(
+            "/anmelden",
+            None,
+            &format!("username=berger&password={PASSWORD}&weiter=%2F%2Fevil.example"),
+        ),
+    )
+    .await;
+    assert_eq!(a.headers[header::LOCATION], "/");
+}
+
+#[tokio::test]
+async fn failed_sign_in_is_clear_and_rate_limited() {
+    let (_t, core) = node().await;
+    let a = send(
+        &core,
+        post("/anmelden", None, "username=berger&password=falsch-falsch"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        a.body.contains("Benutzername oder Passwort ist falsch"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains("value=\"berger\""), "the username stays");
+    for _ in 0..lotse_node::auth::ratelimit::USER_FAILURES {
+        send(
+            &core,
+            post("/anmelden", None, "username=berger&password=falsch-falsch"),
+        )
+        .await;
+    }
+    let a = send(
+        &core,
+        post(
+            "/anmelden",
+            None,
+            &format!("username=berger&password={PASSWORD}"),
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(a.headers.contains_key(header::RETRY_AFTER));
+    assert!(
+        a.body
+            .contains("Bitte versuchen Sie es in 15 Minuten erneut"),
+        "{}",
+        a.body
+    );
+}
+
+#[tokio::test]
+async fn forms_without_the_session_csrf_token_change_nothing() {
+    let (_t, core) = node().await;
+    let (cookie, csrf) = sign_in(&core, "berger").await;
+    let form = "current=richtig-lang-1&new=neues-Passwort-1&repeat=neues-Passwort-1";
+    let a = send(&core, post("/konto", Some(&cookie), form)).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(a.body.contains("Formular abgelaufen"));
+    let a = send(
+        &core,
+        post("/konto", Some(&cookie), &format!("{form}&csrf_token=0000")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    // The old password still works: nothing changed.
+    users::verify_login(&core, "berger", PASSWORD)
+        .await
+        .unwrap();
+    let a = send(
+        &core,
+        post(
+            "/konto",
+            Some(&cookie),
+            &format!("{form}&csrf_token={csrf}"),
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    users::verify_login(&core, "berger", "neues-Passwort-1")
+        .await
+        .unwrap();
+    // Signing out needs the token too.
+    let a = send(&core, post("/abmelden", Some(&cookie), "")).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = send(
+        &core,
+        post("/abmelden", Some(&cookie), &format!("csrf_token={csrf}")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let a = send(&core, get("/", Some(&cookie))).await;
+    assert_eq!(
+        a.headers[header::LOCATION],
+        "/anmelden",
+        "the session ended"
+    );
+}
+
+#[tokio::test]
+async fn roles_see_only_their_pages() {
+    let (_t, core) = node().await;
+    let (admin, _) = sign_in(&core, "it").await;
+    let id = lotse_protocol::ReferralId::random();
+    for path in [
+        format!("/vermittlungen/{id}"),
+        "/eingang".into(),
+        "/vermittlungen/neu".into(),
+    ] {
+        let a = send(&core, get(&path, Some(&admin))).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(
+            a.body.contains("Kein Zugriff") && a.body.contains("Fallinhalte sehen nur"),
+            "{path}"
+        );
+    }
+    let a = send(&core, get("/verwaltung/benutzer", Some(&admin))).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let (cm, _) = sign_in(&core, "berger").await;
+    let a = send(&core, get("/verwaltung/benutzer", Some(&cm))).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = send(&core, get("/netzwerk", Some(&cm))).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = send(&core, get(&format!("/vermittlungen/{id}"), Some(&cm))).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn pages_are_german_accessible_and_guarded_by_headers() {
+    let (_t, core) = node().await;
+    let (cm, _) = sign_in(&core, "berger").await;
+    for path in [
+        "/",
+        "/eingang",
+        "/ausgang",
+        "/vermittlungen/neu",
+        "/verzeichnis",
+        "/konto",
+    ] {
+        let a = send(&core, get(path, Some(&cm))).await;
+        assert_eq!(a.status, StatusCode::OK, "{path}");
+        assert!(a.body.contains("<html lang=\"de\">"), "{path}");
+        assert_eq!(a.body.matches("<h1").count(), 1, "{path}: one h1");
+        assert!(a.body.contains("href=\"#inhalt\""), "{path}: skip link");
+        // Every field has a label.
+        for id in a
+            .body
+            .split(" id=\"")
+            .skip(1)
+            .filter_map(|r| r.split('"').next())
+        {
+            let is_field = a.body.contains(&format!("<input id=\"{id}\""))
+                || a.body.contains(&format!("<select id=\"{id}\""))
+                || a.body.contains(&format!("<textarea id=\"{id}\""));
+            if is_field {
+                assert!(
+                    a.body.contains(&format!("for=\"{id}\"")),
+                    "{path}: #{id} has no label"
+                );
+            }
+        }
+        let csp = a.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+        assert_eq!(a.headers[header::CACHE_CONTROL], "no-store");
+    }
+    let a = send(&core, get("/assets/lotse.css", None)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(
+        a.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    assert!(
+        a.headers[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    let a = send(&core, get("/gibt-es-nicht", Some(&cm))).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(a.body.contains("Diese Seite gibt es nicht"));
+    let a = send(&core, get("/api/v1/gibt-es-nicht", None)).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(a.body.starts_with('{'));
+}
