@@ -685,7 +685,15 @@ async fn screenshots() {
         .execute("window.scrollTo(0, 0)", vec![])
         .await
         .unwrap();
-    shot("05-vermittlung-verlauf").await;
+    shot("05-vermittlung-detail").await;
+    client
+        .execute(
+            "document.getElementById('verlauf').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    shot("14-vermittlung-verlauf").await;
     page.goto(&format!("{a_url}/")).await;
     shot("02-uebersicht").await;
     page.goto(&format!("{a_url}/ausgang")).await;

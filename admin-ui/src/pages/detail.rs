@@ -21,8 +21,8 @@ use lotse_protocol::consent::ConsentForm;
 use lotse_protocol::referral::{ReferralState, Side};
 use maud::{Markup, html};
 
+use super::badge;
 use super::handover::{self, Errors};
-use super::{badge, service_name};
 use crate::error::UiError;
 use crate::forms::FormData;
 use crate::layout::{self, Ctx, Nav, csrf, error_summary, field_error, has_error};
@@ -92,7 +92,7 @@ fn overview(ctx: &Ctx, d: &Detail) -> Markup {
                 dt { "Status" } dd { (badge(r.state)) }
                 dt { @match r.side { Side::Sender => "An", Side::Receiver => "Von" } }
                 dd { (r.peer_name) }
-                dt { "Angebot" } dd { (service_name(&ctx.core, &r.peer, r.service_id.as_deref())) }
+                dt { "Angebot" } dd { (super::referral_service(&ctx.core, r)) }
                 dt { "Handlungsfelder" } dd { (labels::fields(&r.fields)) }
                 dt { @match r.side { Side::Sender => "Gesendet am", Side::Receiver => "Eingegangen am" } }
                 dd { (clock::date_time(r.created_at)) }
@@ -239,7 +239,7 @@ fn timeline(d: &Detail) -> Markup {
                             @if let Some(info) = &e.info { " – " (labels::event_info(&e.kind, info)) }
                             " " (badge(e.state_after))
                         }
-                        div.who {
+                        div.by {
                             @if e.side == our_side { (e.actor) " (Ihre Stelle)" } @else { (e.actor) }
                             " " (delivery(e))
                         }

@@ -25,6 +25,16 @@ pub(crate) fn badge(state: ReferralState) -> Markup {
     html! { span class=(labels::state_class(state)) { (labels::state(state)) } }
 }
 
+/// The name of the service a referral is for: the recipient's service, which is the peer's
+/// on the sending side and this node's own on the receiving side.
+pub(crate) fn referral_service(core: &Core, r: &lotse_node::referrals::ReferralRecord) -> String {
+    let owner = match r.side {
+        Side::Sender => r.peer,
+        Side::Receiver => core.id,
+    };
+    service_name(core, &owner, r.service_id.as_deref())
+}
+
 /// The name of service `id` of agency `node`, from the directory (or the id itself).
 pub(crate) fn service_name(core: &Core, node: &NodeId, id: Option<&str>) -> String {
     let Some(id) = id else {
@@ -64,8 +74,10 @@ pub(crate) fn referral_table(
                         @if !compact { th scope="col" { "Handlungsfelder" } }
                         th scope="col" { "Status" }
                         th scope="col" { "Datum" }
-                        th scope="col" { "Zuständig" }
-                        @if !compact { th scope="col" { "Wiedervorlage" } }
+                        @if !compact {
+                            th scope="col" { "Zuständig" }
+                            th scope="col" { "Wiedervorlage" }
+                        }
                     }
                 }
                 tbody {
@@ -80,22 +92,25 @@ pub(crate) fn referral_table(
                                     }
                                 }
                                 br;
-                                span.sub { (service_name(core, &r.peer, r.service_id.as_deref())) }
+                                span.sub { (referral_service(core, r)) }
                             }
                             @if !compact { td { (labels::fields(&r.fields)) } }
-                            td { (badge(r.state)) }
-                            td.date { (clock::date(clock::local(r.created_at).date())) }
                             td {
-                                @if s.unassigned {
-                                    span.badge.badge-new { "neu" }
-                                } @else {
-                                    @match &r.owner {
-                                        Some(o) => (user_name(core, o)),
-                                        None => "–",
+                                (badge(r.state))
+                                @if s.unassigned && compact { " " span.badge.badge-new { "neu" } }
+                            }
+                            td.date { (clock::date(clock::local(r.created_at).date())) }
+                            @if !compact {
+                                td {
+                                    @if s.unassigned {
+                                        span.badge.badge-new { "neu" }
+                                    } @else {
+                                        @match &r.owner {
+                                            Some(o) => (user_name(core, o)),
+                                            None => "–",
+                                        }
                                     }
                                 }
-                            }
-                            @if !compact {
                                 td.date {
                                     @match r.follow_up {
                                         Some(d) => (clock::date(d)),

@@ -60,7 +60,7 @@ pub(crate) async fn members(ctx: Ctx) -> Result<Response, UiError> {
                                     tr {
                                         td { (m.member.name) }
                                         td { (m.member.kind.label_de()) }
-                                        td { (clock::date_time(m.member.admitted_at)) }
+                                        td.date { (clock::date_time(m.member.admitted_at)) }
                                         td { (m.profile.services.len()) }
                                         td.mono { (m.member.node_id.fingerprint()) }
                                         td { div.row-actions {
