@@ -427,6 +427,17 @@ async fn warm_handover_in_the_browser() {
     page.click_id("cat_languages").await;
     page.fill("client_languages", "Arabisch, Deutsch (A2)")
         .await;
+    // The signed consent form goes along as a file.
+    let scan_dir = tempfile::tempdir().unwrap();
+    let scan = scan_dir.path().join("einwilligung-haddad.pdf");
+    std::fs::write(&scan, b"%PDF-1.4 signed consent form").unwrap();
+    client
+        .find(Locator::Id("consent_scan"))
+        .await
+        .unwrap()
+        .send_keys(&scan.display().to_string())
+        .await
+        .unwrap();
     page.press("Vermittlung senden").await;
     let text = page.main_text().await;
     assert!(text.contains("Die Vermittlung wurde gesendet"), "{text}");
@@ -450,9 +461,23 @@ async fn warm_handover_in_the_browser() {
     page.act("assign").await;
     let text = page.main_text().await;
     assert!(
-        text.contains("Samira Haddad") && text.contains("Begleitung in eine Ausbildung"),
+        text.contains("Samira Haddad")
+            && text.contains("Begleitung in eine Ausbildung")
+            && text.contains("einwilligung-haddad.pdf"),
         "{text}"
     );
+    // The signed form arrived intact.
+    let size = client
+        .execute_async(
+            "var done = arguments[arguments.length - 1]; \
+             fetch(document.querySelector('a[href$=\"/dokument/einwilligung\"]').href) \
+               .then(function (r) { return r.arrayBuffer(); }) \
+               .then(function (b) { done(b.byteLength); });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(size, json!(28));
     page.fill("accept_contact", "Grace Okafor, Tel. 0211 555-310")
         .await;
     page.act("accept").await;
