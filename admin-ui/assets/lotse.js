@@ -18,6 +18,11 @@
     });
   });
 
+  // After a refused form, move the focus to the list of what to fix, so screen readers
+  // announce it and keyboard users start there.
+  var errors = document.getElementById("fehler");
+  if (errors) { errors.focus(); }
+
   var boxes = document.querySelectorAll("[data-consent-category]");
   if (boxes.length === 0) { return; }
   function update() {

@@ -5,9 +5,7 @@
 //! Every view of case content is audited (`referral.read`), as every action is
 //! (`referral.<action>`), like the JSON API does.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lotse_node::audit;
@@ -334,7 +332,7 @@ fn actions_panel(
         section.card.actions-card aria-labelledby="schritte" {
             h2 #schritte { "Nächste Schritte" }
             @if let Some(msg) = failed {
-                div.error-summary role="alert" #fehler { p { (msg) } }
+                div.error-summary role="alert" tabindex="-1" #fehler { p { (msg) } }
             }
             (error_summary(errors))
             @if inbox_only && allowed("assign") {
@@ -761,7 +759,6 @@ pub(crate) async fn act(
 /// signed consent form (`einwilligung`), as a download. Audited like any case read.
 pub(crate) async fn document(
     ctx: Ctx,
-    State(_core): State<Arc<Core>>,
     Path((id, which)): Path<(String, String)>,
 ) -> Result<Response, UiError> {
     let id = parse_id(&id)?;
