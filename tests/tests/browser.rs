@@ -686,6 +686,20 @@ async fn screenshots() {
     }
     let detail = client.current_url().await.unwrap().path().to_string();
 
+    // A referral without consent is refused, with the reason on the form.
+    page.goto(&format!(
+        "{a_url}/vermittlungen/neu?stelle={}&angebot=leistungsberatung",
+        c.id
+    ))
+    .await;
+    page.fill("client_name", "Olena Kovalenko").await;
+    page.press("Vermittlung senden").await;
+    client
+        .execute("window.scrollTo(0, 0)", vec![])
+        .await
+        .unwrap();
+    shot("15-vermittlung-ohne-einwilligung").await;
+
     // B takes it, accepts and confirms a slot; A sees it.
     page.sign_in(&b_url, "okafor", PASSWORD).await;
     page.wait_for_text(&format!("{b_url}/"), "Neue Eingänge 1")
