@@ -6,6 +6,8 @@
 //! the same address. Timings (backoff, directory sync) are shortened so tests run fast;
 //! nothing else differs from production.
 
+pub mod browser;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
