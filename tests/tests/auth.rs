@@ -165,7 +165,10 @@ async fn login_session_and_logout() {
     assert!(r.body["csrf_token"].as_str().unwrap().len() >= 32);
     let cookie = r.set_cookie.unwrap();
     assert!(
-        cookie.starts_with(&format!("lotse_session={token}")),
+        cookie.starts_with(&format!(
+            "{}={token}",
+            lotse_node::auth::extract::session_cookie_name(&n.node.core)
+        )),
         "{cookie}"
     );
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
@@ -237,7 +240,10 @@ async fn cookie_changes_need_the_csrf_token_bearer_ones_do_not() {
     let r = n.login("admin", &n.admin_password).await;
     let token = r.body["token"].as_str().unwrap().to_string();
     let csrf = r.body["csrf_token"].as_str().unwrap().to_string();
-    let cookie = format!("lotse_session={token}");
+    let cookie = format!(
+        "{}={token}",
+        lotse_node::auth::extract::session_cookie_name(&n.node.core)
+    );
     let body = json!({"name": "Fachverfahren"}).to_string();
 
     // Reading with the cookie alone is fine.

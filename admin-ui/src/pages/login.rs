@@ -92,7 +92,10 @@ pub(crate) async fn submit(
         Ok(done) => (
             StatusCode::SEE_OTHER,
             [
-                (header::SET_COOKIE, session_cookie(&done.session.token)),
+                (
+                    header::SET_COOKIE,
+                    session_cookie(&core, &done.session.token),
+                ),
                 (
                     header::LOCATION,
                     HeaderValue::from_str(&next).unwrap_or(HeaderValue::from_static("/")),
@@ -133,7 +136,7 @@ pub(crate) async fn sign_out(ctx: Ctx, f: FormData) -> Result<Response, UiError>
     Ok((
         StatusCode::SEE_OTHER,
         [
-            (header::SET_COOKIE, clear_session_cookie()),
+            (header::SET_COOKIE, clear_session_cookie(&ctx.core)),
             (
                 header::LOCATION,
                 HeaderValue::from_static("/anmelden?ok=signed_out"),

@@ -27,8 +27,13 @@ use crate::core::Core;
 use crate::http::ApiError;
 use crate::http::admin::constant_time_eq;
 
-/// The session cookie's name.
-pub const SESSION_COOKIE: &str = "lotse_session";
+/// The session cookie's name on this node: `lotse_session_` and the start of the node id.
+/// Browsers keep cookies per host, not per port, so nodes sharing a host (a demo, a test
+/// network) must not share a name, or signing in at one would sign out of the other.
+pub fn session_cookie_name(core: &Core) -> String {
+    let id = core.id.to_string();
+    format!("lotse_session_{}", &id[..12])
+}
 /// The header carrying the CSRF token on cookie-authenticated changes.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -84,7 +89,7 @@ impl Caller {
 fn not_signed_in() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
-        "sign in first: POST /api/v1/login, then send the token as `Authorization: Bearer <token>` or the lotse_session cookie",
+        "sign in first: POST /api/v1/login, then send the token as `Authorization: Bearer <token>` (browsers keep the session cookie it sets)",
     )
 }
 
@@ -117,16 +122,21 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// The `Set-Cookie` value that stores a session token: HttpOnly (no script reads it),
 /// SameSite=Strict (no other site's page sends it), for the whole site, and without
 /// Max-Age, so closing the browser forgets it (shared office computers).
-pub fn session_cookie(token: &str) -> HeaderValue {
+pub fn session_cookie(core: &Core, token: &str) -> HeaderValue {
+    let name = session_cookie_name(core);
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"
+        "{name}={token}; HttpOnly; SameSite=Strict; Path=/"
     ))
-    .unwrap_or_else(|_| clear_session_cookie())
+    .unwrap_or_else(|_| clear_session_cookie(core))
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
-pub fn clear_session_cookie() -> HeaderValue {
-    HeaderValue::from_static("lotse_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+pub fn clear_session_cookie(core: &Core) -> HeaderValue {
+    let name = session_cookie_name(core);
+    HeaderValue::from_str(&format!(
+        "{name}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("lotse_session=; Max-Age=0"))
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -158,7 +168,7 @@ async fn authenticate(core: &Core, parts: &Parts) -> Result<Option<Caller>, ApiE
             Some((session.id, session.record.csrf_token)),
         )));
     }
-    let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE) else {
+    let Some(token) = cookie_value(&parts.headers, &session_cookie_name(core)) else {
         return Ok(None);
     };
     let Some(session) = sessions::lookup_session(core, token)? else {
@@ -285,7 +295,7 @@ impl SessionCaller {
 }
 
 fn session_caller(core: &Core, parts: &Parts) -> Result<Option<SessionCaller>, ApiError> {
-    let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE) else {
+    let Some(token) = cookie_value(&parts.headers, &session_cookie_name(core)) else {
         return Ok(None);
     };
     Ok(
@@ -371,11 +381,19 @@ mod tests {
         assert_eq!(cookie_value(&p.headers, "lotse_session"), Some("abc"));
         assert_eq!(cookie_value(&p.headers, "c"), Some("3"));
         assert_eq!(cookie_value(&p.headers, "lotse"), None);
-        let set = session_cookie("tok");
+    }
+
+    #[tokio::test]
+    async fn session_cookies_are_named_per_node() {
+        let (_t, core) = testutil::core().await;
+        let set = session_cookie(&core, "tok");
         let set = set.to_str().unwrap();
+        assert!(set.starts_with(&format!("{}=tok;", session_cookie_name(&core))));
         assert!(
             set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/")
         );
+        let (_t2, other) = testutil::core().await;
+        assert_ne!(session_cookie_name(&core), session_cookie_name(&other));
     }
 
     #[tokio::test]
@@ -385,7 +403,7 @@ mod tests {
             .await
             .unwrap();
         let s = sessions::create_session(&core, "lea").await.unwrap();
-        let cookie = format!("lotse_session={}", s.token);
+        let cookie = format!("{}={}", session_cookie_name(&core), s.token);
         let bearer = format!("Bearer {}", s.token);
 
         // Cookie: reads pass, changes need the header.

@@ -107,7 +107,10 @@ async fn login(
         expires_at: done.session.expires_at,
     };
     Ok((
-        [(header::SET_COOKIE, session_cookie(&done.session.token))],
+        [(
+            header::SET_COOKIE,
+            session_cookie(&core, &done.session.token),
+        )],
         Json(body),
     )
         .into_response())
@@ -123,7 +126,7 @@ async fn logout(State(core): State<Arc<Core>>, caller: Caller) -> Result<Respons
     auth::logout(&core, &caller.username, id).await?;
     Ok((
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, clear_session_cookie())],
+        [(header::SET_COOKIE, clear_session_cookie(&core))],
     )
         .into_response())
 }
