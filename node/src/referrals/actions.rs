@@ -523,7 +523,7 @@ pub fn allowed_actions(actor: &Actor, record: &ReferralRecord) -> Vec<&'static s
     {
         out.push("assign");
     }
-    if access(actor, record) == Access::Full {
+    if access(actor, record) == Access::Full && !record.state.is_terminal() {
         out.push("set_follow_up");
     }
     out
@@ -579,7 +579,14 @@ fn validate_action(
             let _ = core;
             Ok(())
         }
-        Action::SetFollowUp { .. } => Ok(()),
+        Action::SetFollowUp { date } => {
+            if date.is_some() && record.state.is_terminal() {
+                return Err(WorkflowError::Invalid(
+                    "the referral has ended; a follow-up date is no longer needed".into(),
+                ));
+            }
+            Ok(())
+        }
     }
 }
 
