@@ -7,6 +7,7 @@
 //! nothing else differs from production.
 
 pub mod browser;
+pub mod torture;
 
 use std::future::Future;
 use std::sync::Arc;

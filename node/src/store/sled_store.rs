@@ -4,9 +4,20 @@
 //! sled 0.34 is single-process; a second open of the same directory fails with a lock
 //! error, which we turn into [`StoreError::Locked`] so the CLI can say "the node is
 //! running". Transaction closures may re-run, so they only replay the prepared batch.
+//!
+//! Flushes are serialised and grouped: at most one `flush_async` runs at a time, and a
+//! caller whose commits were already made durable by a flush that started after them
+//! returns without flushing again (group commit). The crash torture (issue 6) found that
+//! many concurrent `flush_async` calls next to multi-tree transactions deadlock sled
+//! 0.34.7: each flush holds sled's global concurrency-control read lock while it waits for
+//! its log buffer to be written, the transactions queue for the write lock, and the flushes
+//! fill sled's I/O thread pool so the buffer writes that would release them never run (see
+//! docs/storage.md). One flush at a time keeps a thread free for the writes, and grouping
+//! keeps durable throughput up.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
@@ -16,6 +27,10 @@ use super::{Batch, Entries, Expect, FlushFuture, Space, Store, StoreError};
 pub struct SledStore {
     db: sled::Db,
     trees: BTreeMap<Space, sled::Tree>,
+    /// Commits so far (a commit's number is the value after its increment).
+    commits: AtomicU64,
+    /// The highest commit number known to be durable; the lock serialises flushes.
+    durable: tokio::sync::Mutex<u64>,
 }
 
 fn engine(e: sled::Error) -> StoreError {
@@ -39,7 +54,12 @@ impl SledStore {
         for space in Space::ALL {
             trees.insert(space, db.open_tree(space.name()).map_err(engine)?);
         }
-        Ok(Self { db, trees })
+        Ok(Self {
+            db,
+            trees,
+            commits: AtomicU64::new(0),
+            durable: tokio::sync::Mutex::new(0),
+        })
     }
 
     fn tree(&self, space: Space) -> &sled::Tree {
@@ -104,7 +124,10 @@ impl Store for SledStore {
             Ok(())
         });
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.commits.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
             Err(TransactionError::Abort(())) => Err(StoreError::Conflict),
             Err(TransactionError::Storage(e)) => Err(engine(e)),
         }
@@ -112,7 +135,17 @@ impl Store for SledStore {
 
     fn flush(&self) -> FlushFuture<'_> {
         Box::pin(async move {
+            // Everything committed before this call must be durable when it returns.
+            let wanted = self.commits.load(Ordering::SeqCst);
+            let mut durable = self.durable.lock().await;
+            if *durable >= wanted {
+                // A flush that started after our commits finished while we waited.
+                return Ok(());
+            }
+            // This flush covers every commit counted so far, ours and later ones.
+            let covers = self.commits.load(Ordering::SeqCst);
             self.db.flush_async().await.map_err(engine)?;
+            *durable = covers;
             Ok(())
         })
     }
@@ -151,6 +184,44 @@ mod tests {
             Some(b"x".to_vec())
         );
         assert!(store.get(Space::OutboxPending, b"m1").unwrap().is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_commits_and_flushes_all_become_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = std::sync::Arc::new(SledStore::open(dir.path()).unwrap());
+            let mut tasks = Vec::new();
+            for i in 0..64u32 {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut b = Batch::new();
+                    b.put(Space::Outbox, i.to_be_bytes().to_vec(), b"x".to_vec());
+                    b.put(
+                        Space::OutboxPending,
+                        i.to_be_bytes().to_vec(),
+                        b"y".to_vec(),
+                    );
+                    store.commit(b).unwrap();
+                    store.flush().await.unwrap();
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.scan(Space::Outbox, b"", usize::MAX).unwrap().len(),
+            64
+        );
+        assert_eq!(
+            store
+                .scan(Space::OutboxPending, b"", usize::MAX)
+                .unwrap()
+                .len(),
+            64
+        );
     }
 
     #[tokio::test]
