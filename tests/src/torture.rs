@@ -227,7 +227,8 @@ pub fn wait_healthy(addr: SocketAddr, limit: Duration) -> bool {
 }
 
 impl NodeProcess {
-    fn new(bin: &Path, root: &Path, name: &str) -> Self {
+    /// A node named `name` in `root/name`, with free loopback ports, not started.
+    pub fn new(bin: &Path, root: &Path, name: &str) -> Self {
         let (http, quic) = free_ports();
         Self {
             name: name.to_string(),
@@ -240,7 +241,8 @@ impl NodeProcess {
         }
     }
 
-    fn dir_str(&self) -> String {
+    /// The data directory as text, for command lines.
+    pub fn dir_str(&self) -> String {
         self.dir.display().to_string()
     }
 

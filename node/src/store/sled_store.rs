@@ -23,6 +23,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::{Batch, Entries, Expect, FlushFuture, Space, Store, StoreError};
 
+/// How often [`SledStore::open`] retries a held lock, 25 ms apart.
+const LOCK_WAIT_TRIES: u32 = 80;
+
 /// A sled database with one tree per space.
 pub struct SledStore {
     db: sled::Db,
@@ -44,12 +47,26 @@ fn engine(e: sled::Error) -> StoreError {
 impl SledStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(16 * 1024 * 1024)
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(engine)?;
+        // sled releases its file lock when its last internal reference goes, which can be
+        // a moment after the `Db` of a closed store was dropped (its background jobs hold
+        // one). A reopen in the same process waits briefly for that; another process that
+        // holds the lock still gets `Locked` after the wait.
+        let mut waited = 0;
+        let db = loop {
+            match sled::Config::new()
+                .path(dir)
+                .cache_capacity(16 * 1024 * 1024)
+                .flush_every_ms(Some(500))
+                .open()
+                .map_err(engine)
+            {
+                Err(StoreError::Locked) if waited < LOCK_WAIT_TRIES => {
+                    waited += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                other => break other?,
+            }
+        };
         let mut trees = BTreeMap::new();
         for space in Space::ALL {
             trees.insert(space, db.open_tree(space.name()).map_err(engine)?);
