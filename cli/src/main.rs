@@ -51,6 +51,8 @@ enum Command {
     Audit(commands::audit::AuditCommand),
     /// Start a demo network (KI and three agencies) on this machine, with the web UI.
     Demo(commands::demo::DemoArgs),
+    /// Measure throughput and latency between two nodes on this machine, against its floors.
+    Bench(commands::bench::BenchArgs),
 }
 
 /// The data directory argument every command takes.
@@ -92,6 +94,7 @@ fn main() -> ExitCode {
         Command::User(c) => commands::user::user(c),
         Command::Audit(c) => commands::audit::audit(c),
         Command::Demo(a) => commands::demo::demo(a),
+        Command::Bench(a) => commands::bench::bench(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

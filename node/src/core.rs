@@ -13,6 +13,9 @@ use crate::directory::DirectoryState;
 use crate::inbox::Applier;
 use crate::store::{SledStore, Store, StoreError};
 
+/// How many delivery notices a slow listener may fall behind before it misses some.
+const DELIVERED_BUFFER: usize = 65_536;
+
 /// Opening the node failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -55,6 +58,11 @@ pub struct Core {
     pub apply_lock: tokio::sync::Mutex<()>,
     /// What received messages do.
     pub applier: Arc<dyn Applier>,
+    /// Announces every outgoing message whose receipt was stored (for `lotse bench` and
+    /// tests; sending costs nothing when nobody listens).
+    pub delivered: tokio::sync::broadcast::Sender<crate::delivery::Delivered>,
+    /// Outgoing messages committed but not yet flushed: not sent until they are durable.
+    pub not_yet_durable: std::sync::Mutex<std::collections::HashSet<lotse_protocol::MessageId>>,
 }
 
 impl Core {
@@ -91,6 +99,8 @@ impl Core {
             publish_lock: tokio::sync::Mutex::new(()),
             apply_lock: tokio::sync::Mutex::new(()),
             applier,
+            delivered: tokio::sync::broadcast::channel(DELIVERED_BUFFER).0,
+            not_yet_durable: std::sync::Mutex::default(),
         }))
     }
 

@@ -28,6 +28,17 @@ const MAX_IN_FLIGHT: usize = 256;
 /// Look at the queue at least this often, even without a wake-up.
 const MAX_IDLE: Duration = Duration::from_secs(1);
 
+/// An outgoing message whose signed receipt was stored ([`Core::delivered`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    /// The message.
+    pub message_id: MessageId,
+    /// Its referral, if any.
+    pub referral_id: Option<lotse_protocol::ReferralId>,
+    /// Its sequence number within the referral.
+    pub sequence: u64,
+}
+
 /// The delay before attempt `attempts + 1`: exponential, capped, with jitter in [d/2, d].
 pub fn backoff_ms(initial: u64, max: u64, attempts: u32) -> u64 {
     let exp = initial.saturating_mul(1u64 << attempts.min(30));
@@ -78,6 +89,11 @@ async fn round(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .contains(&id)
+            || core
+                .not_yet_durable
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&id)
         {
             continue;
         }
@@ -170,6 +186,7 @@ fn finish(
         return Ok(());
     };
     let mut batch = Batch::new();
+    let delivered = result.is_ok();
     match result {
         Ok(_) => {
             record.state = DeliveryState::Delivered {
@@ -194,7 +211,16 @@ fn finish(
     batch.put(Space::Outbox, key, to_json(&record));
     // Not flushed here: if this is lost in a crash the message is sent again and the
     // receiver answers with the receipt it stored the first time.
-    core.store.commit(batch)
+    core.store.commit(batch)?;
+    if delivered {
+        // Nobody listening is the normal case, not an error.
+        let _ = core.delivered.send(Delivered {
+            message_id: record.message_id,
+            referral_id: record.referral_id,
+            sequence: record.sequence,
+        });
+    }
+    Ok(())
 }
 
 fn expire(

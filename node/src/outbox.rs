@@ -194,9 +194,13 @@ pub async fn send_as(
         };
         batch.put(Space::Outbox, message_id.0.to_vec(), to_json(&record));
         batch.put(Space::OutboxPending, message_id.0.to_vec(), sealed);
+        // Not sent before it is durable here: a receiver must never hold a message that a
+        // crash could take from the sender before its API call returned.
+        let hold = DurabilityHold::new(core, message_id);
         match core.store.commit(batch) {
             Ok(()) => {
                 core.store.flush().await?;
+                drop(hold);
                 core.outbox_notify.notify_one();
                 return Ok(record);
             }
@@ -214,6 +218,32 @@ pub async fn send_as(
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Keeps a message out of delivery rounds until dropped (after the flush, or on failure).
+struct DurabilityHold<'a> {
+    core: &'a Core,
+    id: MessageId,
+}
+
+impl<'a> DurabilityHold<'a> {
+    fn new(core: &'a Core, id: MessageId) -> Self {
+        core.not_yet_durable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+        Self { core, id }
+    }
+}
+
+impl Drop for DurabilityHold<'_> {
+    fn drop(&mut self) {
+        self.core
+            .not_yet_durable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
     }
 }
 
