@@ -63,6 +63,8 @@ pub struct Core {
     pub delivered: tokio::sync::broadcast::Sender<crate::delivery::Delivered>,
     /// Outgoing messages committed but not yet flushed: not sent until they are durable.
     pub not_yet_durable: std::sync::Mutex<std::collections::HashSet<lotse_protocol::MessageId>>,
+    /// Messages queued since the delivery task last looked (it drains this list).
+    pub newly_queued: std::sync::Mutex<Vec<lotse_protocol::MessageId>>,
 }
 
 impl Core {
@@ -101,6 +103,7 @@ impl Core {
             applier,
             delivered: tokio::sync::broadcast::channel(DELIVERED_BUFFER).0,
             not_yet_durable: std::sync::Mutex::default(),
+            newly_queued: std::sync::Mutex::default(),
         }))
     }
 

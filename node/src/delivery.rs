@@ -1,14 +1,19 @@
 //! The delivery task: sends queued envelopes until a signed receipt arrives or they expire.
 //!
-//! Each round it looks at the pending envelopes, expires those past their time, and sends
-//! the due ones concurrently (bounded), each on its own stream over a reused connection.
+//! Each round it looks at the messages that are due, expires those past their time, and
+//! sends the others concurrently (bounded), each on its own stream over a reused
+//! connection. Which messages are due is kept in memory ([`Queue`]): filled from the store
+//! at start (and again every [`FULL_SCAN_EVERY`] as a safety net), told of new messages by
+//! the outbox (`Core::newly_queued`) and of finished attempts by the attempts themselves,
+//! so a round costs work for the due messages only, not a scan of every pending envelope.
+//! The store stays the truth: before sending, a message's record is read again.
 //! A receipt must be a `DeliveryReceipt` envelope signed by the recipient for exactly this
 //! message id; anything else counts as a failed attempt. Failed attempts back off
 //! exponentially with jitter, capped at `backoff_max_ms`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lotse_protocol::envelope;
 use lotse_protocol::payload::{MessageKind, Payload};
@@ -27,6 +32,18 @@ use crate::transport::frame::{RequestKind, Status};
 const MAX_IN_FLIGHT: usize = 256;
 /// Look at the queue at least this often, even without a wake-up.
 const MAX_IDLE: Duration = Duration::from_secs(1);
+/// Rebuild the in-memory queue from the store this often.
+const FULL_SCAN_EVERY: Duration = Duration::from_secs(60);
+
+/// What finished attempts report: the message and when it is due again (None: done).
+type Reports = Arc<Mutex<Vec<(MessageId, Option<Timestamp>)>>>;
+
+/// The delivery task's view of the queued messages: when each is due next.
+#[derive(Default)]
+struct Queue {
+    due: HashMap<MessageId, Timestamp>,
+    scanned_at: Option<Instant>,
+}
 
 /// An outgoing message whose signed receipt was stored ([`Core::delivered`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +69,15 @@ pub async fn run(core: Arc<Core>, transport: Arc<Transport>, mut shutdown: watch
     let in_flight: Arc<Mutex<HashSet<MessageId>>> = Arc::default();
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut attempts = JoinSet::new();
+    let mut queue = Queue::default();
+    let reports: Reports = Arc::default();
     loop {
-        let wait = match round(&core, &transport, &in_flight, &permits, &mut attempts).await {
+        let state = Round {
+            in_flight: &in_flight,
+            permits: &permits,
+            reports: &reports,
+        };
+        let wait = match round(&core, &transport, &state, &mut queue, &mut attempts).await {
             Ok(wait) => wait,
             Err(e) => {
                 tracing::error!(error = %e, "delivery round failed");
@@ -72,32 +96,75 @@ pub async fn run(core: Arc<Core>, transport: Arc<Transport>, mut shutdown: watch
     attempts.shutdown().await;
 }
 
+/// What a round shares with the attempts it starts.
+struct Round<'a> {
+    in_flight: &'a Arc<Mutex<HashSet<MessageId>>>,
+    permits: &'a Arc<Semaphore>,
+    reports: &'a Reports,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Brings the queue up to date: a full scan when due, then new messages and reports.
+fn refresh(core: &Core, queue: &mut Queue, reports: &Reports) -> Result<(), StoreError> {
+    let now = core.clock.now();
+    if queue
+        .scanned_at
+        .is_none_or(|t| t.elapsed() >= FULL_SCAN_EVERY)
+    {
+        queue.due.clear();
+        for (key, _) in core.store.scan(Space::OutboxPending, b"", usize::MAX)? {
+            if let Ok(id) = <[u8; 16]>::try_from(key.as_slice()).map(MessageId) {
+                // The record says when it is due; look at it in this round.
+                queue.due.insert(id, Timestamp(0));
+            }
+        }
+        queue.scanned_at = Some(Instant::now());
+    }
+    for id in lock(&core.newly_queued).drain(..) {
+        queue.due.insert(id, now);
+    }
+    for (id, next) in lock(reports).drain(..) {
+        match next {
+            Some(at) => queue.due.insert(id, at),
+            None => queue.due.remove(&id),
+        };
+    }
+    Ok(())
+}
+
 async fn round(
     core: &Arc<Core>,
     transport: &Arc<Transport>,
-    in_flight: &Arc<Mutex<HashSet<MessageId>>>,
-    permits: &Arc<Semaphore>,
+    state: &Round<'_>,
+    queue: &mut Queue,
     attempts: &mut JoinSet<()>,
 ) -> Result<Duration, StoreError> {
+    refresh(core, queue, state.reports)?;
     let now = core.clock.now();
     let mut wait = MAX_IDLE;
-    for (key, sealed) in core.store.scan(Space::OutboxPending, b"", usize::MAX)? {
-        let Ok(id) = <[u8; 16]>::try_from(key.as_slice()).map(MessageId) else {
-            continue;
-        };
-        if in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&id)
-            || core
-                .not_yet_durable
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&id)
-        {
+    let mut ready: Vec<(Timestamp, MessageId)> = Vec::new();
+    for (id, at) in &queue.due {
+        if *at <= now {
+            ready.push((*at, *id));
+        } else {
+            wait = wait.min(Duration::from_millis(at.0 - now.0));
+        }
+    }
+    ready.sort();
+    for (_, id) in ready {
+        // In flight: its attempt reports back. Not yet durable: the flush wakes us.
+        if lock(state.in_flight).contains(&id) || lock(&core.not_yet_durable).contains(&id) {
             continue;
         }
-        let Some(bytes) = core.store.get(Space::Outbox, &key)? else {
+        let key = id.0.to_vec();
+        let (Some(sealed), Some(bytes)) = (
+            core.store.get(Space::OutboxPending, &key)?,
+            core.store.get(Space::Outbox, &key)?,
+        ) else {
+            queue.due.remove(&id);
             continue;
         };
         let record: OutboxRecord = from_json(Space::Outbox, &bytes)?;
@@ -107,33 +174,42 @@ async fn round(
             ..
         } = record.state
         else {
+            queue.due.remove(&id);
             continue;
         };
         if now >= record.expires_at {
             expire(core, &record, last_error.clone())?;
+            queue.due.remove(&id);
             continue;
         }
         if next_attempt_at > now {
+            queue.due.insert(id, next_attempt_at);
             wait = wait.min(Duration::from_millis(next_attempt_at.0 - now.0));
             continue;
         }
-        let Ok(permit) = permits.clone().acquire_owned().await else {
+        let Ok(permit) = state.permits.clone().acquire_owned().await else {
             break;
         };
-        in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id);
-        let (core, transport, in_flight) = (core.clone(), transport.clone(), in_flight.clone());
+        lock(state.in_flight).insert(id);
+        queue.due.remove(&id);
+        let (core, transport) = (core.clone(), transport.clone());
+        let (in_flight, reports) = (state.in_flight.clone(), state.reports.clone());
         attempts.spawn(async move {
             let result = attempt(&core, &transport, &record, &sealed).await;
-            if let Err(e) = finish(&core, record, result) {
-                tracing::error!(error = %e, "could not record a delivery attempt");
-            }
-            in_flight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
+            let next = match finish(&core, record, result) {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not record a delivery attempt");
+                    // Still queued in the store: look again after the longest backoff.
+                    Some(
+                        core.clock
+                            .now()
+                            .plus_millis(core.config.delivery.backoff_max_ms),
+                    )
+                }
+            };
+            lock(&reports).push((id, next));
+            lock(&in_flight).remove(&id);
             drop(permit);
             // The next round may have work that waited for this slot.
             core.outbox_notify.notify_one();
@@ -176,15 +252,17 @@ async fn attempt(
     }
 }
 
+/// Records an attempt; returns when the message is due again (None: delivered).
 fn finish(
     core: &Core,
     mut record: OutboxRecord,
     result: Result<Timestamp, String>,
-) -> Result<(), StoreError> {
+) -> Result<Option<Timestamp>, StoreError> {
     let key = record.message_id.0.to_vec();
     let DeliveryState::Queued { attempts, .. } = record.state else {
-        return Ok(());
+        return Ok(None);
     };
+    let mut next = None;
     let mut batch = Batch::new();
     let delivered = result.is_ok();
     match result {
@@ -201,9 +279,11 @@ fn finish(
             let d = &core.config.delivery;
             let delay = backoff_ms(d.backoff_initial_ms, d.backoff_max_ms, attempts);
             tracing::info!(message = %record.message_id, attempt = attempts + 1, error = %reason, retry_in_ms = delay, "delivery failed");
+            let at = core.clock.now().plus_millis(delay);
+            next = Some(at);
             record.state = DeliveryState::Queued {
                 attempts: attempts + 1,
-                next_attempt_at: core.clock.now().plus_millis(delay),
+                next_attempt_at: at,
                 last_error: Some(reason),
             };
         }
@@ -220,7 +300,7 @@ fn finish(
             sequence: record.sequence,
         });
     }
-    Ok(())
+    Ok(next)
 }
 
 fn expire(

@@ -201,6 +201,10 @@ pub async fn send_as(
             Ok(()) => {
                 core.store.flush().await?;
                 drop(hold);
+                core.newly_queued
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(message_id);
                 core.outbox_notify.notify_one();
                 return Ok(record);
             }

@@ -155,6 +155,9 @@ pub struct Floors {
     pub durable_write: Percentiles,
     /// Durable writes per second with the same concurrency (flushes grouped).
     pub durable_writes_per_sec: f64,
+    /// Creating one referral's case key file (written, synced, renamed, directory
+    /// synced): done once per referral at each end, and not grouped.
+    pub case_key_create: Percentiles,
 }
 
 /// A `lotse run` child process.
@@ -168,6 +171,8 @@ pub struct ProcessReport {
     pub idle_rss_mib: f64,
     /// Its peak RSS, MiB.
     pub idle_peak_rss_mib: f64,
+    /// Its CPU use while idle (5 s, default timings), percent of one CPU.
+    pub idle_cpu_percent: f64,
 }
 
 /// Everything `lotse bench` measured.
@@ -778,6 +783,18 @@ async fn durable_floor(root: &Path, size: usize, concurrency: usize) -> Result<(
     ))
 }
 
+fn case_key_floor(root: &Path) -> Result<Percentiles> {
+    let vault = lotse_node::referrals::vault::Vault::new(root.join("floor-keys"));
+    let mut samples = Vec::new();
+    for _ in 0..300 {
+        let id = ReferralId::random();
+        let t0 = Instant::now();
+        vault.create(&id)?;
+        samples.push(t0.elapsed());
+    }
+    Ok(Percentiles::of(samples))
+}
+
 // ---------------------------------------------------------------------------------------
 // A `lotse run` child
 
@@ -835,8 +852,24 @@ fn pin_ports(dir: &DataDir) -> Result<()> {
     config.network.http_listen = tcp;
     config.network.quic_listen = udp;
     config.network.public_addresses = vec![udp.to_string()];
+    // The default timings, as a real node runs (the bench nodes sync faster to converge).
+    config.delivery = lotse_node::config::DeliveryConfig::default();
     dir.save_config(&config)?;
     Ok(())
+}
+
+/// CPU seconds used so far by process `pid`.
+fn cpu_secs_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 async fn process_figures(net: &Net) -> Result<ProcessReport> {
@@ -849,8 +882,11 @@ async fn process_figures(net: &Net) -> Result<ProcessReport> {
     let dir = join_agency(&net.ki.core, &net.root, "child-agency").await?;
     pin_ports(&dir)?;
     let (child, ready) = tokio::task::block_in_place(|| spawn_ready(&dir))?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
     let pid = child.id();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let cpu0 = cpu_secs_of(pid);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let idle_cpu_percent = (cpu_secs_of(pid) - cpu0) / 5.0 * 100.0;
     let rss = proc_status_kib(Some(pid), "VmRSS:").unwrap_or(0.0) / 1024.0;
     let hwm = proc_status_kib(Some(pid), "VmHWM:").unwrap_or(0.0) / 1024.0;
     tokio::task::block_in_place(|| stop_child(child));
@@ -859,6 +895,7 @@ async fn process_figures(net: &Net) -> Result<ProcessReport> {
         agency_start_to_ready_ms: ready.as_secs_f64() * 1000.0,
         idle_rss_mib: rss,
         idle_peak_rss_mib: hwm,
+        idle_cpu_percent,
     })
 }
 
@@ -953,6 +990,10 @@ fn print_text(r: &BenchReport) {
             pct(&f.durable_write),
             f.durable_writes_per_sec
         );
+        println!(
+            "  case key file create (per referral, per end, not grouped): {}",
+            pct(&f.case_key_create)
+        );
         let mut ratios: Vec<_> = r.ratios.iter().collect();
         ratios.sort_by(|a, b| a.0.cmp(b.0));
         println!("Ratios (Lotse / floor):");
@@ -962,8 +1003,12 @@ fn print_text(r: &BenchReport) {
     }
     if let Some(p) = &r.process {
         println!(
-            "Process (lotse run child): start to ready {:.0} ms (KI), {:.0} ms (agency); idle RSS {:.1} MiB (peak {:.1} MiB)",
-            p.start_to_ready_ms, p.agency_start_to_ready_ms, p.idle_rss_mib, p.idle_peak_rss_mib
+            "Process (lotse run child): start to ready {:.0} ms (KI), {:.0} ms (agency); idle RSS {:.1} MiB (peak {:.1} MiB), idle CPU {:.1} %",
+            p.start_to_ready_ms,
+            p.agency_start_to_ready_ms,
+            p.idle_rss_mib,
+            p.idle_peak_rss_mib,
+            p.idle_cpu_percent
         );
     }
     println!("Targets:");
@@ -985,9 +1030,13 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     if args.payload_bytes > 2 * 1024 * 1024 {
         bail!("--payload-bytes may be at most 2 MiB (the attachment limit)");
     }
-    if !args.json {
-        crate::commands::run::init_logging(crate::commands::run::LogFormat::Text);
-    }
+    // Warnings only (RUST_LOG overrides): the report is the output.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     runtime()?.block_on(async move {
         let net = Net::create().await?;
         let load = load(&net, &args).await?;
@@ -1003,6 +1052,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             let crypto = crypto_floor(args.payload_bytes)?;
             let (durable_write, durable_writes_per_sec) =
                 durable_floor(&net.root, size, args.concurrency).await?;
+            let case_key_create = tokio::task::block_in_place(|| case_key_floor(&net.root))?;
             let l = &report.load;
             let ratios = [
                 (
@@ -1034,6 +1084,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
                 crypto,
                 durable_write,
                 durable_writes_per_sec,
+                case_key_create,
             });
         }
         if !args.no_process {
