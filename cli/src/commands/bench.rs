@@ -367,9 +367,26 @@ impl Net {
     }
 
     async fn shutdown(self) {
-        self.a.shutdown().await;
-        self.b.shutdown().await;
-        self.ki.shutdown().await;
+        let Net {
+            _tmp: tmp,
+            root,
+            ki,
+            a,
+            b,
+        } = self;
+        a.shutdown().await;
+        b.shutdown().await;
+        ki.shutdown().await;
+        // sled's background work may still touch its files for a moment after the last
+        // handle went: remove the directory once it has let go.
+        let _ = tmp.keep();
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if std::fs::remove_dir_all(&root).is_ok() && !root.exists() {
+                return;
+            }
+        }
+        tracing::warn!(dir = %root.display(), "could not remove the bench directory");
     }
 }
 
