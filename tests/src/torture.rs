@@ -304,10 +304,14 @@ impl NodeProcess {
         let Some(mut c) = self.child.take() else {
             return;
         };
-        let _ = Command::new("kill")
+        // SIGTERM through kill(1): the workspace forbids unsafe code, so no libc::kill.
+        // Without kill(1) there is no graceful stop to wait for; SIGKILL at once.
+        let signalled = Command::new("kill")
             .args(["-TERM", &c.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
+            .status()
+            .is_ok_and(|s| s.success());
+        let wait = if signalled { 20 } else { 0 };
+        let deadline = Instant::now() + Duration::from_secs(wait);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = c.try_wait() {
                 return;

@@ -848,10 +848,12 @@ fn spawn_ready(dir: &DataDir) -> Result<(std::process::Child, Duration)> {
 }
 
 fn stop_child(mut child: std::process::Child) {
-    let _ = std::process::Command::new("kill")
+    // SIGTERM through kill(1) (no unsafe code for libc::kill); without it, SIGKILL.
+    let signalled = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
-        .status();
-    for _ in 0..250 {
+        .status()
+        .is_ok_and(|s| s.success());
+    for _ in 0..if signalled { 250 } else { 0 } {
         if let Ok(Some(_)) = child.try_wait() {
             return;
         }
