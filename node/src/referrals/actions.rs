@@ -442,6 +442,12 @@ pub fn outcome_name(o: Outcome) -> &'static str {
 
 /// Checks access for an action.
 fn authorise(actor: &Actor, record: &ReferralRecord, action: &Action) -> Result<(), WorkflowError> {
+    if !actor.works_cases() {
+        // The same answer as for reading: admins and coordinators never touch cases.
+        return Err(WorkflowError::Forbidden(
+            "case work is for case managers and team leads; admins manage the node only".into(),
+        ));
+    }
     match (access(actor, record), action) {
         (Access::None, _) => Err(WorkflowError::NotFound),
         (Access::InboxOnly, Action::Assign { user }) if *user == actor.username => Ok(()),
