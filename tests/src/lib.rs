@@ -181,6 +181,21 @@ pub struct AppliedMessage {
     pub sequence: u64,
 }
 
+/// How often `message` was applied at `core` under [`RecordingApplier`].
+pub fn applied_count(core: &Core, message: lotse_protocol::MessageId) -> usize {
+    core.store
+        .scan(Space::Events, b"", usize::MAX)
+        .expect("scan events")
+        .iter()
+        .filter(|(_, v)| {
+            lotse_node::store::from_json::<AppliedMessage>(Space::Events, v)
+                .expect("applied message record")
+                .message_id
+                == message
+        })
+        .count()
+}
+
 /// An application layer for transport tests: records every applied referral message in
 /// the `Events` space, so a test can count how often each was applied.
 pub struct RecordingApplier;

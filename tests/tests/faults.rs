@@ -34,21 +34,6 @@ fn state(core: &Core, id: MessageId) -> DeliveryState {
     outbox::get(core, &id).unwrap().unwrap().state
 }
 
-/// How often `message` was applied at `core` (RecordingApplier).
-fn applied(core: &Core, message: MessageId) -> usize {
-    core.store
-        .scan(Space::Events, b"", usize::MAX)
-        .unwrap()
-        .iter()
-        .filter(|(_, v)| {
-            from_json::<AppliedMessage>(Space::Events, v)
-                .unwrap()
-                .message_id
-                == message
-        })
-        .count()
-}
-
 fn today_plus(days: i64) -> String {
     (time::OffsetDateTime::now_utc().date() + time::Duration::days(days)).to_string()
 }
@@ -186,12 +171,13 @@ async fn retries_continue_at_the_backoff_cap_and_deliver_when_the_member_returns
     wait_for("delivery after the member returned", 30, || {
         let (a2, b2) = (a2.clone(), b2.clone());
         async move {
-            matches!(state(&a2, msg), DeliveryState::Delivered { .. }) && applied(&b2, msg) == 1
+            matches!(state(&a2, msg), DeliveryState::Delivered { .. })
+                && lotse_tests::applied_count(&b2, msg) == 1
         }
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(applied(&b, msg), 1);
+    assert_eq!(lotse_tests::applied_count(&b, msg), 1);
     net.shutdown().await;
 }
 

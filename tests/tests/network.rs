@@ -34,21 +34,6 @@ async fn send_note(from: &Arc<Core>, to: NodeId, referral: ReferralId, text: &st
     .expect("queue note")
 }
 
-/// How often `message` was applied at `core`.
-fn applied(core: &Core, message: MessageId) -> usize {
-    core.store
-        .scan(Space::Events, b"", usize::MAX)
-        .unwrap()
-        .iter()
-        .filter(|(_, v)| {
-            from_json::<AppliedMessage>(Space::Events, v)
-                .unwrap()
-                .message_id
-                == message
-        })
-        .count()
-}
-
 fn state(core: &Core, message: MessageId) -> DeliveryState {
     outbox::get(core, &message).unwrap().unwrap().state
 }
@@ -66,7 +51,7 @@ async fn wait_applied(core: &Arc<Core>, message: MessageId) {
     let c = core.clone();
     wait_for("message applied", 30, || {
         let c = c.clone();
-        async move { applied(&c, message) >= 1 }
+        async move { lotse_tests::applied_count(&c, message) >= 1 }
     })
     .await;
 }
@@ -105,8 +90,8 @@ async fn agencies_join_and_deliver_exactly_once() {
     assert_eq!((first.sequence, second.sequence), (1, 2));
     wait_delivered(&a, second.message_id).await;
     wait_applied(&b, second.message_id).await;
-    assert_eq!(applied(&b, first.message_id), 1);
-    assert_eq!(applied(&b, second.message_id), 1);
+    assert_eq!(lotse_tests::applied_count(&b, first.message_id), 1);
+    assert_eq!(lotse_tests::applied_count(&b, second.message_id), 1);
     net.shutdown().await;
 }
 
@@ -131,7 +116,7 @@ async fn receiver_down_then_back_gets_it_exactly_once() {
     wait_applied(&b, msg.message_id).await;
     // Give any duplicate a chance to show up.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(applied(&b, msg.message_id), 1);
+    assert_eq!(lotse_tests::applied_count(&b, msg.message_id), 1);
     net.shutdown().await;
 }
 
@@ -162,7 +147,7 @@ async fn sender_restart_delivers_queued_messages() {
     let (a, b) = (net.agency(0).core().clone(), net.agency(1).core().clone());
     wait_delivered(&a, msg.message_id).await;
     wait_applied(&b, msg.message_id).await;
-    assert_eq!(applied(&b, msg.message_id), 1);
+    assert_eq!(lotse_tests::applied_count(&b, msg.message_id), 1);
     net.shutdown().await;
 }
 
@@ -275,7 +260,7 @@ async fn tampered_replayed_and_readdressed_envelopes_are_rejected() {
         .unwrap();
     assert_eq!(again.status, Status::Ok);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(applied(&b, rec.message_id), 1);
+    assert_eq!(lotse_tests::applied_count(&b, rec.message_id), 1);
 
     // A third member replays A's envelope to B: the signer is not the connected peer.
     let c_raw = raw_transport(c.datadir.load_keys().unwrap().node);
@@ -322,7 +307,7 @@ async fn tampered_replayed_and_readdressed_envelopes_are_rejected() {
         .unwrap();
     assert_eq!(w.status, Status::Rejected);
     assert!(w.reason().contains("addressed to"), "{}", w.reason());
-    assert_eq!(applied(&c, rec.message_id), 0);
+    assert_eq!(lotse_tests::applied_count(&c, rec.message_id), 0);
 
     // Oversized and malformed frames.
     let junk = a_raw
