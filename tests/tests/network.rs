@@ -13,14 +13,14 @@ use std::sync::Arc;
 use lotse_node::core::Core;
 use lotse_node::directory::AcceptError;
 use lotse_node::outbox::{self, DeliveryState, OutboxRecord, SendError};
-use lotse_node::store::{Batch, Space, from_json};
+use lotse_node::store::{Batch, Space};
 use lotse_node::transport::Transport;
 use lotse_node::transport::frame::{RequestKind, Status};
 use lotse_node::transport::tls::PeerPolicy;
 use lotse_protocol::directory::AgencyKind;
 use lotse_protocol::payload::Payload;
 use lotse_protocol::{AuthorityKey, MessageId, NodeId, NodeKey, ReferralId};
-use lotse_tests::{AppliedMessage, TestNet, wait_for};
+use lotse_tests::{TestNet, wait_for};
 
 async fn send_note(from: &Arc<Core>, to: NodeId, referral: ReferralId, text: &str) -> OutboxRecord {
     outbox::send(

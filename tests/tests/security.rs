@@ -23,14 +23,14 @@ use std::time::{Duration, Instant};
 use lotse_node::auth::Role;
 use lotse_node::core::Core;
 use lotse_node::outbox;
-use lotse_node::store::{Batch, Space, from_json};
+use lotse_node::store::{Batch, Space};
 use lotse_node::transport::frame::{self, RequestKind, Response, Status};
 use lotse_node::transport::tls::PeerPolicy;
 use lotse_node::transport::{Handler, Transport};
 use lotse_protocol::directory::SignedDirectory;
 use lotse_protocol::payload::Payload;
 use lotse_protocol::{AuthorityKey, NodeId, ReferralId, codec, limits};
-use lotse_tests::{AppliedMessage, Http, TestNet, TestNode, sign_in_new_user, wait_for};
+use lotse_tests::{Http, TestNet, TestNode, sign_in_new_user, wait_for};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------
