@@ -28,6 +28,9 @@ pub enum OpenError {
     /// Directory problem.
     #[error("the stored directory is not valid: {0}")]
     Directory(String),
+    /// The case key file cannot be opened.
+    #[error("the case key file cannot be opened: {0}")]
+    Vault(#[from] crate::referrals::vault::VaultError),
 }
 
 /// Everything a node's tasks share.
@@ -46,6 +49,8 @@ pub struct Core {
     pub authority_key: Option<AuthorityKey>,
     /// Storage.
     pub store: Arc<dyn Store>,
+    /// Per-referral case keys (outside the store, so erasure can destroy them).
+    pub vault: crate::referrals::vault::Vault,
     /// Time.
     pub clock: Clock,
     /// The current verified directory.
@@ -78,6 +83,7 @@ impl Core {
         let config = datadir.load_config()?;
         let keys = datadir.load_keys()?;
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&datadir.store_path())?);
+        let vault = crate::referrals::vault::Vault::load(&datadir.case_keys_path())?;
         let id = keys.node.public();
         let directory = Arc::new(
             DirectoryState::load(
@@ -95,6 +101,7 @@ impl Core {
             encryption: keys.encryption,
             authority_key: keys.authority,
             store,
+            vault,
             clock: Clock::default(),
             directory,
             outbox_notify: Notify::new(),

@@ -5,6 +5,7 @@
 //! DIR/keys/node.key         ed25519 node key            (0600)
 //! DIR/keys/encryption.key   age X25519 identity          (0600)
 //! DIR/keys/authority.key    directory authority key, KI only (0600)
+//! DIR/keys/case-keys        per-referral case keys, in slots (0600)
 //! DIR/admin.token           token for the local admin API (0600)
 //! DIR/store/                the database
 //! ```
@@ -110,6 +111,11 @@ impl DataDir {
     /// The admin token file.
     pub fn token_path(&self) -> PathBuf {
         self.root.join("admin.token")
+    }
+
+    /// The per-referral case key file.
+    pub fn case_keys_path(&self) -> PathBuf {
+        self.key_path("case-keys")
     }
 
     fn key_path(&self, name: &str) -> PathBuf {

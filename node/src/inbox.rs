@@ -232,6 +232,11 @@ pub async fn apply_ready(
             seq_key.clone(),
             (next + 1).to_be_bytes().to_vec(),
         );
+        // Keys the application created are durable before rows that need them.
+        core.vault
+            .sync()
+            .await
+            .map_err(|e| StoreError::Engine(e.to_string()))?;
         // The node writes case content here: the audit entry commits with it, atomically.
         let action = format!("message.{kind}");
         let detail = format!("from {}, #{next}: {outcome}", sender.fingerprint());

@@ -4,8 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::str::FromStr;
+
 use lotse_node::auth::Role;
 use lotse_node::outbox;
+use lotse_protocol::ReferralId;
 use lotse_tests::{Http, TestNet, files_containing, sign_in_new_user, wait_for};
 use serde_json::{Value, json};
 
@@ -272,6 +275,18 @@ async fn consent_withdrawal_erases_at_the_recipient_with_a_receipt() {
     act(&s.b_lead, &id, json!({"type": "accept"})).await;
     wait_status(&s.a_cm, &id, "accepted").await;
 
+    // The recipient's case key, as its key file holds it: the slot after the referral id.
+    let key_file = s.net.agency(1).dir.case_keys_path();
+    let raw_id = ReferralId::from_str(&id).unwrap();
+    let key_before = {
+        let bytes = std::fs::read(&key_file).unwrap();
+        let at = bytes
+            .windows(16)
+            .position(|w| w == raw_id.as_bytes())
+            .expect("the recipient holds a case key");
+        bytes[at + 16..at + 48].to_vec()
+    };
+
     act(&s.a_cm, &id, json!({"type": "withdraw_consent"})).await;
     let b_view = wait_status(&s.b_lead, &id, "consent_withdrawn").await;
     assert!(b_view["case"].is_null());
@@ -308,9 +323,10 @@ async fn consent_withdrawal_erases_at_the_recipient_with_a_receipt() {
             node.name
         );
     }
-    // The recipient's case key is gone.
-    let key = s.net.agency(1).dir.root().join("keys/case").join(&id);
-    assert!(!key.exists());
+    // The recipient's case key is gone: from memory and from the key file's bytes.
+    assert!(!s.net.agency(1).core().vault.has(&raw_id));
+    let bytes = std::fs::read(&key_file).unwrap();
+    assert!(!bytes.windows(32).any(|w| w == key_before.as_slice()));
     // The stub remains: ids, dates, status.
     let (code, stub) = s.b_lead.get(&format!("/api/v1/referrals/{id}")).await;
     assert_eq!(code, 200);
@@ -473,13 +489,9 @@ async fn bad_input_gets_a_clear_error_and_nothing_is_stored_or_sent() {
     assert_eq!(outbox::list(&a, usize::MAX).unwrap().len(), before);
     let (_, list) = s.a_cm.get("/api/v1/referrals").await;
     assert_eq!(list.as_array().unwrap().len(), 0);
-    assert!(
-        !a.datadir.root().join("keys/case").exists()
-            || std::fs::read_dir(a.datadir.root().join("keys/case"))
-                .unwrap()
-                .next()
-                .is_none()
-    );
+    // No case key was left behind: every slot of the key file is zero (or there is none).
+    let keys = std::fs::read(a.datadir.case_keys_path()).unwrap_or_default();
+    assert!(keys.iter().all(|b| *b == 0), "a case key was left behind");
 
     // A disallowed transition: 409 with the reason, nothing sent.
     let id = create(&s.a_cm, referral(&s.b_id)).await;

@@ -257,6 +257,8 @@ pub async fn create(
     let vault = vault(core);
     vault.create(&id)?;
     let result = async {
+        // The key is durable before any row that needs it is committed.
+        vault.sync().await?;
         let mut batch = Batch::new();
         put_record(&mut batch, &record, None);
         put_case(core, &mut batch, &id, &payload)?;

@@ -175,8 +175,8 @@ pub enum WorkflowError {
 }
 
 /// The node's vault of case keys.
-pub fn vault(core: &Core) -> vault::Vault {
-    vault::Vault::new(core.datadir.root().join("keys").join("case"))
+pub fn vault(core: &Core) -> &vault::Vault {
+    &core.vault
 }
 
 /// Reads a record.
