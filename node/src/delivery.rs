@@ -1,23 +1,25 @@
 //! The delivery task: sends queued envelopes until a signed receipt arrives or they expire.
 //!
 //! Each round it looks at the messages that are due, expires those past their time, and
-//! sends the others concurrently (bounded), each on its own stream over a reused
-//! connection. Which messages are due is kept in memory ([`Queue`]): filled from the store
-//! at start (and again every [`FULL_SCAN_EVERY`] as a safety net), told of new messages by
-//! the outbox (`Core::newly_queued`) and of finished attempts by the attempts themselves,
-//! so a round costs work for the due messages only, not a scan of every pending envelope.
-//! The store stays the truth: before sending, a message's record is read again.
-//! A receipt must be a `DeliveryReceipt` envelope signed by the recipient for exactly this
-//! message id; anything else counts as a failed attempt. Failed attempts back off
-//! exponentially with jitter, capped at `backoff_max_ms`.
+//! sends the others in batches per recipient: one stream over a reused connection and one
+//! signed receipt per batch. At most [`MAX_BATCHES_PER_RECIPIENT`] batches travel to one
+//! recipient at a time, so under load the messages queued meanwhile gather into the next
+//! batch. Which messages are due is kept in memory ([`Queue`]): filled from the store at
+//! start (and again every [`FULL_SCAN_EVERY`] as a safety net), told of new messages by the
+//! outbox (`Core::newly_queued`) and of finished attempts by the attempts themselves, so a
+//! round costs work for the due messages only, not a scan of every pending envelope. The
+//! store stays the truth: before sending, a message's record is read again.
+//!
+//! A receipt must be a `DeliveryReceipts` envelope signed by the recipient that lists the
+//! message as stored; a message it refuses, or does not list, counts as a failed attempt.
+//! Failed attempts back off exponentially with jitter, capped at `backoff_max_ms`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lotse_protocol::envelope;
-use lotse_protocol::payload::{MessageKind, Payload};
-use lotse_protocol::{MessageId, Timestamp};
+use lotse_protocol::payload::{DeliveryReceipts, MessageKind, Payload};
+use lotse_protocol::{MessageId, NodeId, Timestamp, envelope, limits};
 use rand::Rng;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -26,10 +28,13 @@ use crate::core::Core;
 use crate::outbox::{DeliveryState, OutboxRecord};
 use crate::store::{Batch, Space, StoreError, from_json, to_json};
 use crate::transport::Transport;
-use crate::transport::frame::{RequestKind, Status};
+use crate::transport::frame::{self, RequestKind, Status};
 
-/// At most this many envelopes in flight at once.
-const MAX_IN_FLIGHT: usize = 256;
+/// At most this many batches in flight at once.
+const MAX_IN_FLIGHT: usize = 64;
+/// At most this many batches in flight to one recipient: while they travel, the messages
+/// queued meanwhile gather into the next batch.
+const MAX_BATCHES_PER_RECIPIENT: usize = 4;
 /// Look at the queue at least this often, even without a wake-up.
 const MAX_IDLE: Duration = Duration::from_secs(1);
 /// Rebuild the in-memory queue from the store this often.
@@ -66,14 +71,14 @@ pub fn backoff_ms(initial: u64, max: u64, attempts: u32) -> u64 {
 
 /// Runs the delivery loop until shutdown.
 pub async fn run(core: Arc<Core>, transport: Arc<Transport>, mut shutdown: watch::Receiver<bool>) {
-    let in_flight: Arc<Mutex<HashSet<MessageId>>> = Arc::default();
+    let flight = Arc::new(Flight::default());
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut attempts = JoinSet::new();
     let mut queue = Queue::default();
     let reports: Reports = Arc::default();
     loop {
         let state = Round {
-            in_flight: &in_flight,
+            flight: &flight,
             permits: &permits,
             reports: &reports,
         };
@@ -92,13 +97,20 @@ pub async fn run(core: Arc<Core>, transport: Arc<Transport>, mut shutdown: watch
             _ = shutdown.changed() => break,
         }
     }
-    // An attempt cut short leaves its message queued; it is sent again at the next start.
+    // An attempt cut short leaves its messages queued; they are sent again at the next start.
     attempts.shutdown().await;
+}
+
+/// What is on its way: the messages, and the batches per recipient.
+#[derive(Default)]
+struct Flight {
+    messages: Mutex<HashSet<MessageId>>,
+    batches: Mutex<HashMap<NodeId, usize>>,
 }
 
 /// What a round shares with the attempts it starts.
 struct Round<'a> {
-    in_flight: &'a Arc<Mutex<HashSet<MessageId>>>,
+    flight: &'a Arc<Flight>,
     permits: &'a Arc<Semaphore>,
     reports: &'a Reports,
 }
@@ -135,6 +147,9 @@ fn refresh(core: &Core, queue: &mut Queue, reports: &Reports) -> Result<(), Stor
     Ok(())
 }
 
+/// A message ready to go: its record and its sealed envelope.
+type Ready = (OutboxRecord, Vec<u8>);
+
 async fn round(
     core: &Arc<Core>,
     transport: &Arc<Transport>,
@@ -145,18 +160,20 @@ async fn round(
     refresh(core, queue, state.reports)?;
     let now = core.clock.now();
     let mut wait = MAX_IDLE;
-    let mut ready: Vec<(Timestamp, MessageId)> = Vec::new();
+    let mut due: Vec<(Timestamp, MessageId)> = Vec::new();
     for (id, at) in &queue.due {
         if *at <= now {
-            ready.push((*at, *id));
+            due.push((*at, *id));
         } else {
             wait = wait.min(Duration::from_millis(at.0 - now.0));
         }
     }
-    ready.sort();
-    for (_, id) in ready {
+    due.sort();
+    // Ready messages per recipient, oldest first.
+    let mut ready: Vec<(NodeId, Vec<Ready>)> = Vec::new();
+    for (_, id) in due {
         // In flight: its attempt reports back. Not yet durable: the flush wakes us.
-        if lock(state.in_flight).contains(&id) || lock(&core.not_yet_durable).contains(&id) {
+        if lock(&state.flight.messages).contains(&id) || lock(&core.not_yet_durable).contains(&id) {
             continue;
         }
         let key = id.0.to_vec();
@@ -187,118 +204,197 @@ async fn round(
             wait = wait.min(Duration::from_millis(next_attempt_at.0 - now.0));
             continue;
         }
-        let Ok(permit) = state.permits.clone().acquire_owned().await else {
-            break;
-        };
-        lock(state.in_flight).insert(id);
-        queue.due.remove(&id);
-        let (core, transport) = (core.clone(), transport.clone());
-        let (in_flight, reports) = (state.in_flight.clone(), state.reports.clone());
-        attempts.spawn(async move {
-            let result = attempt(&core, &transport, &record, &sealed).await;
-            let next = match finish(&core, record, result) {
-                Ok(next) => next,
-                Err(e) => {
+        match ready.iter_mut().find(|(r, _)| *r == record.recipient) {
+            Some((_, list)) => list.push((record, sealed)),
+            None => ready.push((record.recipient, vec![(record, sealed)])),
+        }
+    }
+    for (recipient, list) in ready {
+        for batch in into_batches(list) {
+            {
+                let mut batches = lock(&state.flight.batches);
+                let count = batches.entry(recipient).or_default();
+                if *count >= MAX_BATCHES_PER_RECIPIENT {
+                    // The rest waits for a batch to this recipient to finish (it wakes us).
+                    break;
+                }
+                *count += 1;
+            }
+            let Ok(permit) = state.permits.clone().acquire_owned().await else {
+                return Ok(wait);
+            };
+            let ids: Vec<MessageId> = batch.iter().map(|(r, _)| r.message_id).collect();
+            lock(&state.flight.messages).extend(ids.iter().copied());
+            for id in &ids {
+                queue.due.remove(id);
+            }
+            let (core, transport) = (core.clone(), transport.clone());
+            let (flight, reports) = (state.flight.clone(), state.reports.clone());
+            attempts.spawn(async move {
+                let results = attempt(&core, &transport, recipient, &batch).await;
+                let next = finish(&core, batch, results).unwrap_or_else(|e| {
                     tracing::error!(error = %e, "could not record a delivery attempt");
                     // Still queued in the store: look again after the longest backoff.
-                    Some(
-                        core.clock
-                            .now()
-                            .plus_millis(core.config.delivery.backoff_max_ms),
-                    )
+                    let later = core
+                        .clock
+                        .now()
+                        .plus_millis(core.config.delivery.backoff_max_ms);
+                    vec![Some(later); ids.len()]
+                });
+                lock(&reports).extend(ids.iter().copied().zip(next));
+                {
+                    let mut messages = lock(&flight.messages);
+                    for id in &ids {
+                        messages.remove(id);
+                    }
                 }
-            };
-            lock(&reports).push((id, next));
-            lock(&in_flight).remove(&id);
-            drop(permit);
-            // The next round may have work that waited for this slot.
-            core.outbox_notify.notify_one();
-        });
+                if let Some(count) = lock(&flight.batches).get_mut(&recipient) {
+                    *count = count.saturating_sub(1);
+                }
+                drop(permit);
+                // The next round may have work that waited for this slot.
+                core.outbox_notify.notify_one();
+            });
+        }
     }
     Ok(wait)
 }
 
-/// One attempt: Ok(receipt time) or Err(reason).
+/// Splits one recipient's ready messages into batches within the batch limits.
+fn into_batches(list: Vec<Ready>) -> Vec<Vec<Ready>> {
+    let mut batches: Vec<Vec<Ready>> = Vec::new();
+    let mut bytes = 0;
+    for item in list {
+        let size = item.1.len() + 4;
+        let full = batches.last().is_none_or(|b| {
+            b.len() >= limits::MAX_BATCH_MESSAGES || bytes + size > limits::MAX_BATCH_BYTES - 4
+        });
+        if full {
+            batches.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        if let Some(last) = batches.last_mut() {
+            last.push(item);
+        }
+    }
+    batches
+}
+
+/// One attempt for a batch to `recipient`: per message Ok(receipt time) or Err(reason).
 async fn attempt(
     core: &Core,
     transport: &Transport,
-    record: &OutboxRecord,
-    sealed: &[u8],
-) -> Result<Timestamp, String> {
+    recipient: NodeId,
+    batch: &[Ready],
+) -> Vec<Result<Timestamp, String>> {
+    match exchange(core, transport, recipient, batch).await {
+        Ok(receipt) => {
+            let stored: HashSet<MessageId> = receipt.stored.iter().copied().collect();
+            (0u32..)
+                .zip(batch)
+                .map(|(index, (record, _))| {
+                    if let Some(r) = receipt.refused.iter().find(|r| r.index == index) {
+                        Err(format!("the recipient refused: {}", r.reason))
+                    } else if stored.contains(&record.message_id) {
+                        Ok(receipt.received_at)
+                    } else {
+                        Err("the recipient's receipt does not list this message".into())
+                    }
+                })
+                .collect()
+        }
+        Err(reason) => vec![Err(reason); batch.len()],
+    }
+}
+
+/// Sends a batch and checks the signed receipt that answers it.
+async fn exchange(
+    core: &Core,
+    transport: &Transport,
+    recipient: NodeId,
+    batch: &[Ready],
+) -> Result<DeliveryReceipts, String> {
     let member = core
         .directory
-        .member(&record.recipient)
+        .member(&recipient)
         .ok_or("the recipient is no longer an active member of the network")?;
+    let body = frame::encode_batch(batch.iter().map(|(_, sealed)| sealed.as_slice()));
     let response = transport
         .request(
-            record.recipient,
+            recipient,
             &member.profile.addresses,
-            RequestKind::Deliver,
-            sealed,
+            RequestKind::DeliverBatch,
+            &body,
         )
         .await
         .map_err(|e| e.to_string())?;
     if response.status != Status::Ok {
         return Err(format!("the recipient refused: {}", response.reason()));
     }
-    let recipient = record.recipient;
     let opened = envelope::open(&response.body, &core.id, &core.encryption, &|s, k| {
-        *s == recipient && k == MessageKind::DeliveryReceipt
+        *s == recipient && k == MessageKind::DeliveryReceipts
     })
     .map_err(|e| format!("invalid receipt: {e}"))?;
     match opened.payload {
-        Payload::DeliveryReceipt(r) if r.message_id == record.message_id => Ok(r.received_at),
-        _ => Err("the receipt is for another message".into()),
+        Payload::DeliveryReceipts(r) => Ok(r),
+        _ => Err("the receipt is of another kind".into()),
     }
 }
 
-/// Records an attempt; returns when the message is due again (None: delivered).
+/// Records a batch's attempt in one commit; returns when each message is due again (None:
+/// delivered).
 fn finish(
     core: &Core,
-    mut record: OutboxRecord,
-    result: Result<Timestamp, String>,
-) -> Result<Option<Timestamp>, StoreError> {
-    let key = record.message_id.0.to_vec();
-    let DeliveryState::Queued { attempts, .. } = record.state else {
-        return Ok(None);
-    };
-    let mut next = None;
-    let mut batch = Batch::new();
-    let delivered = result.is_ok();
-    match result {
-        Ok(_) => {
-            record.state = DeliveryState::Delivered {
-                at: core.clock.now(),
-                attempts: attempts + 1,
-            };
-            batch.delete(Space::OutboxPending, key.clone());
-            core.applier.on_delivered(core, &record, &mut batch);
-            tracing::debug!(message = %record.message_id, "delivered");
+    batch: Vec<Ready>,
+    results: Vec<Result<Timestamp, String>>,
+) -> Result<Vec<Option<Timestamp>>, StoreError> {
+    let mut writes = Batch::new();
+    let mut next = Vec::with_capacity(batch.len());
+    let mut delivered = Vec::new();
+    for ((mut record, _), result) in batch.into_iter().zip(results) {
+        let key = record.message_id.0.to_vec();
+        let DeliveryState::Queued { attempts, .. } = record.state else {
+            next.push(None);
+            continue;
+        };
+        match result {
+            Ok(_) => {
+                record.state = DeliveryState::Delivered {
+                    at: core.clock.now(),
+                    attempts: attempts + 1,
+                };
+                writes.delete(Space::OutboxPending, key.clone());
+                core.applier.on_delivered(core, &record, &mut writes);
+                tracing::debug!(message = %record.message_id, "delivered");
+                delivered.push(Delivered {
+                    message_id: record.message_id,
+                    referral_id: record.referral_id,
+                    sequence: record.sequence,
+                });
+                next.push(None);
+            }
+            Err(reason) => {
+                let d = &core.config.delivery;
+                let delay = backoff_ms(d.backoff_initial_ms, d.backoff_max_ms, attempts);
+                tracing::info!(message = %record.message_id, attempt = attempts + 1, error = %reason, retry_in_ms = delay, "delivery failed");
+                let at = core.clock.now().plus_millis(delay);
+                next.push(Some(at));
+                record.state = DeliveryState::Queued {
+                    attempts: attempts + 1,
+                    next_attempt_at: at,
+                    last_error: Some(reason),
+                };
+            }
         }
-        Err(reason) => {
-            let d = &core.config.delivery;
-            let delay = backoff_ms(d.backoff_initial_ms, d.backoff_max_ms, attempts);
-            tracing::info!(message = %record.message_id, attempt = attempts + 1, error = %reason, retry_in_ms = delay, "delivery failed");
-            let at = core.clock.now().plus_millis(delay);
-            next = Some(at);
-            record.state = DeliveryState::Queued {
-                attempts: attempts + 1,
-                next_attempt_at: at,
-                last_error: Some(reason),
-            };
-        }
+        writes.put(Space::Outbox, key, to_json(&record));
     }
-    batch.put(Space::Outbox, key, to_json(&record));
-    // Not flushed here: if this is lost in a crash the message is sent again and the
-    // receiver answers with the receipt it stored the first time.
-    core.store.commit(batch)?;
-    if delivered {
+    // Not flushed here: if this is lost in a crash the messages are sent again and the
+    // receiver confirms them again without storing them twice.
+    core.store.commit(writes)?;
+    for d in delivered {
         // Nobody listening is the normal case, not an error.
-        let _ = core.delivered.send(Delivered {
-            message_id: record.message_id,
-            referral_id: record.referral_id,
-            sequence: record.sequence,
-        });
+        let _ = core.delivered.send(d);
     }
     Ok(next)
 }

@@ -1,8 +1,12 @@
 //! Receiving: verify, deduplicate, store durably, answer with a signed receipt, then apply
 //! a referral's messages strictly in sequence order.
 //!
+//! Envelopes come one per `Deliver` request or many per `DeliverBatch` request; a batch is
+//! checked envelope by envelope, stored with one commit and one flush, and answered with
+//! one signed receipt listing what was stored and what was refused.
+//!
 //! Invariant 3 (nothing acknowledged is lost or applied twice) rests on three facts:
-//! - the receipt is returned only after the message id and the envelope are flushed;
+//! - the receipt is returned only after the message ids and the envelopes are flushed;
 //! - a message id seen before gets the stored receipt again and is not stored twice
 //!   (a guarded batch makes the check and the write one atomic step);
 //! - application removes the envelope from the inbox and advances the per-(referral,
@@ -13,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use lotse_protocol::envelope::{self, Address, Header, Opened};
-use lotse_protocol::payload::{DeliveryReceipt, MessageKind, Payload};
+use lotse_protocol::payload::{DeliveryReceipt, DeliveryReceipts, MessageKind, Payload, Refused};
 use lotse_protocol::{MessageId, NodeId, ReferralId};
 
 use crate::core::Core;
@@ -58,131 +62,248 @@ fn in_sequence_key(referral: &ReferralId, sender: &NodeId) -> Vec<u8> {
 fn deliverable(kind: MessageKind) -> bool {
     !matches!(
         kind,
-        MessageKind::DeliveryReceipt | MessageKind::JoinRequest | MessageKind::DirectorySnapshot
+        MessageKind::DeliveryReceipt
+            | MessageKind::DeliveryReceipts
+            | MessageKind::JoinRequest
+            | MessageKind::DirectorySnapshot
     )
 }
 
-/// Handles a `Deliver` request from the authenticated `peer`.
+/// Handles a `Deliver` request (one envelope) from the authenticated `peer`.
 pub async fn receive(core: &Arc<Core>, peer: NodeId, bytes: &[u8]) -> Response {
-    match receive_inner(core, peer, bytes).await {
-        Ok(receipt) => Response::ok(receipt),
-        Err(Refusal::Permanent(reason)) => {
-            tracing::warn!(peer = %peer.fingerprint(), reason = %reason, "refused an envelope");
-            Response::rejected(reason)
-        }
-        Err(Refusal::Temporary(reason)) => {
-            tracing::error!(reason = %reason, "could not store an envelope");
-            Response::unavailable(reason)
-        }
+    match accept(core, peer, &[bytes]).await {
+        Ok(outcomes) => match outcomes.into_iter().next() {
+            Some(Outcome::Stored(id)) => answer(
+                core,
+                peer,
+                Payload::DeliveryReceipt(DeliveryReceipt {
+                    message_id: id,
+                    received_at: core.clock.now(),
+                }),
+            ),
+            Some(Outcome::Refused(reason)) => Response::rejected(reason),
+            None => Response::unavailable("nothing was stored"),
+        },
+        Err(reason) => unavailable(reason),
     }
 }
 
-enum Refusal {
-    Permanent(String),
-    Temporary(String),
-}
-
-impl From<StoreError> for Refusal {
-    fn from(e: StoreError) -> Self {
-        Refusal::Temporary(e.to_string())
-    }
-}
-
-async fn receive_inner(core: &Arc<Core>, peer: NodeId, bytes: &[u8]) -> Result<Vec<u8>, Refusal> {
-    let directory = &core.directory;
-    let verified = envelope::verify(bytes, &core.id, &|sender, kind| {
-        directory.is_active(sender) && deliverable(kind)
-    })
-    .map_err(|e| Refusal::Permanent(e.to_string()))?;
-    let header = verified.header;
-    if core.is_directory_node() && header.kind.is_referral_message() {
-        // Invariant 1: the KI never holds case content, not even encrypted.
-        return Err(Refusal::Permanent(
-            "the KI's directory node accepts no referral messages".into(),
-        ));
-    }
-    if header.sender != peer {
-        return Err(Refusal::Permanent(
-            "the envelope is signed by another node than the connected peer".into(),
-        ));
-    }
-    let id_key = header.message_id.0.to_vec();
-    if let Some(receipt) = core.store.get(Space::Seen, &id_key)? {
-        // A retry or a replay by the sender itself: same receipt, no second copy.
-        core.store.flush().await?;
-        return Ok(receipt);
-    }
-    let opened = verified
-        .decrypt(&core.encryption)
-        .map_err(|e| Refusal::Permanent(e.to_string()))?;
-    // Directory updates take effect before the message counts as received; applying one
-    // twice is harmless (an update that is not newer is ignored).
-    if let Payload::DirectoryUpdateRequest(profile) = &opened.payload {
-        if !core.is_directory_node() {
-            return Err(Refusal::Permanent(
-                "directory updates go to the KI's directory node".into(),
-            ));
+/// Handles a `DeliverBatch` request from the authenticated `peer`: every envelope is
+/// checked on its own, the accepted ones are stored with one flush, and one signed receipt
+/// says which were stored and which refused (and why).
+pub async fn receive_batch(core: &Arc<Core>, peer: NodeId, body: &[u8]) -> Response {
+    let envelopes = match crate::transport::frame::decode_batch(body) {
+        Ok(e) => e,
+        Err(reason) => {
+            tracing::warn!(peer = %peer.fingerprint(), reason = %reason, "refused a batch");
+            return Response::rejected(format!("malformed batch: {reason}"));
         }
-        crate::directory::authority::update_profile(core, header.sender, profile)
-            .await
-            .map_err(|e| Refusal::Permanent(e.to_string()))?;
+    };
+    match accept(core, peer, &envelopes).await {
+        Ok(outcomes) => {
+            let mut receipt = DeliveryReceipts {
+                stored: Vec::new(),
+                received_at: core.clock.now(),
+                refused: Vec::new(),
+            };
+            for (index, outcome) in (0u32..).zip(outcomes) {
+                match outcome {
+                    Outcome::Stored(id) => receipt.stored.push(id),
+                    Outcome::Refused(reason) => receipt.refused.push(Refused {
+                        index,
+                        // The reason goes into a signed payload with a bounded length.
+                        reason: reason.chars().take(200).collect(),
+                    }),
+                }
+            }
+            answer(core, peer, Payload::DeliveryReceipts(receipt))
+        }
+        Err(reason) => unavailable(reason),
     }
-    let receipt = seal_receipt(core, &header)?;
+}
+
+fn unavailable(reason: String) -> Response {
+    tracing::error!(reason = %reason, "could not store received envelopes");
+    Response::unavailable(reason)
+}
+
+/// What became of one received envelope.
+enum Outcome {
+    /// Stored durably (now or before).
+    Stored(MessageId),
+    /// Refused for good, with the reason.
+    Refused(String),
+}
+
+/// Checks, deduplicates and durably stores `envelopes` from `peer`; then starts applying
+/// them. Err only for a failure of this node (the sender tries again later).
+async fn accept(
+    core: &Arc<Core>,
+    peer: NodeId,
+    envelopes: &[&[u8]],
+) -> Result<Vec<Outcome>, String> {
+    let now = core.clock.now();
+    let mut outcomes = Vec::with_capacity(envelopes.len());
+    let mut new: Vec<(usize, Header)> = Vec::new();
+    for (index, bytes) in envelopes.iter().enumerate() {
+        let outcome = match check(core, peer, bytes).await {
+            Ok(header) => {
+                let key = header.message_id.0.to_vec();
+                let seen = core
+                    .store
+                    .get(Space::Seen, &key)
+                    .map_err(|e| e.to_string())?;
+                let twice = new.iter().any(|(_, h)| h.message_id == header.message_id);
+                if seen.is_none() && !twice {
+                    if header.kind == MessageKind::Referral {
+                        // Its case key now, so one sync below covers the whole batch and the
+                        // in-order application finds it ready.
+                        if let Some(referral) = header.referral_id {
+                            core.vault.create(&referral).map_err(|e| e.to_string())?;
+                        }
+                    }
+                    new.push((index, header));
+                }
+                // A retry or a replay by the sender itself: stored once, confirmed again.
+                Outcome::Stored(header.message_id)
+            }
+            Err(reason) => {
+                tracing::warn!(peer = %peer.fingerprint(), reason = %reason, "refused an envelope");
+                Outcome::Refused(reason)
+            }
+        };
+        outcomes.push(outcome);
+    }
+    if new.is_empty() {
+        // Everything was seen before (or refused): what we confirm must be durable.
+        core.store.flush().await.map_err(|e| e.to_string())?;
+        return Ok(outcomes);
+    }
+    core.vault.sync().await.map_err(|e| e.to_string())?;
+    let stamp = now.millis().to_be_bytes().to_vec();
+    let write = |batch: &mut Batch, index: usize, header: &Header| {
+        let key = header.message_id.0.to_vec();
+        batch.guard(Space::Seen, key.clone(), Expect::Absent);
+        batch.put(Space::Seen, key, stamp.clone());
+        if let Some(referral) = header.referral_id {
+            batch.put(
+                Space::Inbox,
+                inbox_key(&referral, &header.sender, header.sequence),
+                envelopes[index].to_vec(),
+            );
+        }
+    };
     let mut batch = Batch::new();
-    batch.guard(Space::Seen, id_key.clone(), Expect::Absent);
-    batch.put(Space::Seen, id_key.clone(), receipt.clone());
-    if let Some(referral) = header.referral_id {
-        batch.put(
-            Space::Inbox,
-            inbox_key(&referral, &header.sender, header.sequence),
-            bytes.to_vec(),
-        );
+    for (index, header) in &new {
+        write(&mut batch, *index, header);
     }
     match core.store.commit(batch) {
         Ok(()) => {}
         Err(StoreError::Conflict) => {
-            // The same message arrived twice at once; the other copy won.
-            core.store.flush().await?;
-            return core
-                .store
-                .get(Space::Seen, &id_key)?
-                .ok_or_else(|| Refusal::Temporary("receipt vanished".into()));
+            // Some message of the batch arrived at the same moment on another stream: store
+            // the others one by one; the copy that won is stored already.
+            for (index, header) in &new {
+                let mut one = Batch::new();
+                write(&mut one, *index, header);
+                match core.store.commit(one) {
+                    Ok(()) | Err(StoreError::Conflict) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e.to_string()),
     }
-    core.store.flush().await?;
-    if let Some(referral) = header.referral_id {
+    core.store.flush().await.map_err(|e| e.to_string())?;
+    let mut pairs: Vec<(ReferralId, NodeId)> = Vec::new();
+    for (_, header) in &new {
+        if let Some(referral) = header.referral_id
+            && !pairs.contains(&(referral, header.sender))
+        {
+            pairs.push((referral, header.sender));
+        }
+    }
+    if !pairs.is_empty() {
         let core = core.clone();
         tokio::spawn(async move {
-            if let Err(e) = apply_ready(&core, referral, header.sender).await {
+            if let Err(e) = apply_pairs(&core, &pairs).await {
                 tracing::error!(error = %e, "could not apply received messages");
             }
         });
     }
-    Ok(receipt)
+    Ok(outcomes)
 }
 
-fn seal_receipt(core: &Core, header: &Header) -> Result<Vec<u8>, Refusal> {
-    let member = core
-        .directory
-        .member(&header.sender)
-        .ok_or_else(|| Refusal::Permanent("sender is not an active member".into()))?;
-    envelope::seal(
+/// Checks one envelope from `peer` before it may be stored; returns its header or why it
+/// is refused.
+async fn check(core: &Arc<Core>, peer: NodeId, bytes: &[u8]) -> Result<Header, String> {
+    let directory = &core.directory;
+    let verified = envelope::verify(bytes, &core.id, &|sender, kind| {
+        directory.is_active(sender) && deliverable(kind)
+    })
+    .map_err(|e| e.to_string())?;
+    let header = verified.header;
+    if core.is_directory_node() && header.kind.is_referral_message() {
+        // Invariant 1: the KI never holds case content, not even encrypted.
+        return Err("the KI's directory node accepts no referral messages".into());
+    }
+    if header.sender != peer {
+        return Err("the envelope is signed by another node than the connected peer".into());
+    }
+    if header.kind == MessageKind::DirectoryUpdateRequest {
+        // Directory updates take effect before the message counts as received; applying
+        // one twice is harmless (an update that is not newer is ignored).
+        if !core.is_directory_node() {
+            return Err("directory updates go to the KI's directory node".into());
+        }
+        let opened = verified
+            .decrypt(&core.encryption)
+            .map_err(|e| e.to_string())?;
+        if let Payload::DirectoryUpdateRequest(profile) = &opened.payload {
+            crate::directory::authority::update_profile(core, header.sender, profile)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    // Referral messages are opened once, when they are applied in sequence order; their
+    // signature was checked here, so what is stored is what the sender signed.
+    Ok(header)
+}
+
+/// Seals a receipt for `peer`.
+fn answer(core: &Core, peer: NodeId, payload: Payload) -> Response {
+    let Some(member) = core.directory.member(&peer) else {
+        return Response::rejected("the sender is not an active member");
+    };
+    let sealed = envelope::seal(
         &core.node_key,
         Address {
             message_id: MessageId::random(),
-            recipient: header.sender,
+            recipient: peer,
             created_at: core.clock.now(),
             referral_id: None,
             sequence: 0,
         },
         &member.profile.encryption,
-        &Payload::DeliveryReceipt(DeliveryReceipt {
-            message_id: header.message_id,
-            received_at: core.clock.now(),
-        }),
-    )
-    .map_err(|e| Refusal::Temporary(e.to_string()))
+        &payload,
+    );
+    match sealed {
+        Ok(receipt) => Response::ok(receipt),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+/// Applies what is ready for each (referral, sender) pair: one lock, one flush.
+async fn apply_pairs(core: &Core, pairs: &[(ReferralId, NodeId)]) -> Result<usize, StoreError> {
+    let _guard = core.apply_lock.lock().await;
+    let mut applied = 0;
+    for (referral, sender) in pairs {
+        applied += apply_locked(core, *referral, *sender).await?;
+    }
+    if applied > 0 {
+        core.store.flush().await?;
+        core.applier.settle(core).await;
+    }
+    Ok(applied)
 }
 
 /// Applies the stored messages of (`referral`, `sender`) that are next in sequence.
@@ -191,7 +312,15 @@ pub async fn apply_ready(
     referral: ReferralId,
     sender: NodeId,
 ) -> Result<usize, StoreError> {
-    let _guard = core.apply_lock.lock().await;
+    apply_pairs(core, &[(referral, sender)]).await
+}
+
+/// [`apply_ready`] with the apply lock held and without the final flush.
+async fn apply_locked(
+    core: &Core,
+    referral: ReferralId,
+    sender: NodeId,
+) -> Result<usize, StoreError> {
     let seq_key = in_sequence_key(&referral, &sender);
     let mut applied = 0;
     loop {
@@ -255,10 +384,6 @@ pub async fn apply_ready(
             Err(e) => return Err(e),
         }
     }
-    if applied > 0 {
-        core.store.flush().await?;
-        core.applier.settle(core).await;
-    }
     Ok(applied)
 }
 
@@ -275,6 +400,7 @@ fn kind_name(kind: MessageKind) -> &'static str {
         MessageKind::ConsentWithdrawal => "consent_withdrawal",
         MessageKind::ErasureReceipt => "erasure_receipt",
         MessageKind::DeliveryReceipt => "delivery_receipt",
+        MessageKind::DeliveryReceipts => "delivery_receipts",
         MessageKind::DirectorySnapshot => "directory_snapshot",
         MessageKind::DirectoryUpdateRequest => "directory_update_request",
         MessageKind::JoinRequest => "join_request",

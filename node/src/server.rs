@@ -37,6 +37,9 @@ impl Handler for NodeHandler {
                 RequestKind::Join => self.join(peer, &body).await,
                 _ if !member => Response::rejected("not an active member of the network"),
                 RequestKind::Deliver => crate::inbox::receive(&self.core, peer, &body).await,
+                RequestKind::DeliverBatch => {
+                    crate::inbox::receive_batch(&self.core, peer, &body).await
+                }
                 RequestKind::FetchDirectory => self.fetch_directory(&body),
             }
         })

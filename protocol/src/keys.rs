@@ -89,8 +89,29 @@ fn decode_hex32(what: &'static str, text: &str) -> Result<[u8; 32], KeyError> {
     Ok(out)
 }
 
+/// How many decompressed public keys [`verifying_key`] remembers.
+const KEY_CACHE_ENTRIES: usize = 4096;
+
+/// Decompresses a public key, checking that it is a valid point. Decompression costs about
+/// a third of a signature check and a node sees the same few dozen keys (the network's
+/// members) in every message and record, so valid keys are remembered: public data, in a
+/// bounded map that is emptied when full.
 fn verifying_key(what: &'static str, bytes: &[u8; 32]) -> Result<VerifyingKey, KeyError> {
-    VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::InvalidPoint { what })
+    static CACHE: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<[u8; 32], VerifyingKey>>,
+    > = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let lock = || cache.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(key) = lock().get(bytes) {
+        return Ok(*key);
+    }
+    let key = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::InvalidPoint { what })?;
+    let mut map = lock();
+    if map.len() >= KEY_CACHE_ENTRIES {
+        map.clear();
+    }
+    map.insert(*bytes, key);
+    Ok(key)
 }
 
 /// Signs `msg` under a domain separation tag, so a signature made for one purpose
@@ -132,7 +153,7 @@ macro_rules! public_key_type {
                 msg: &[u8],
                 signature: &[u8; 64],
             ) -> Result<(), BadSignature> {
-                let key = VerifyingKey::from_bytes(&self.0).map_err(|_| BadSignature)?;
+                let key = verifying_key($what, &self.0).map_err(|_| BadSignature)?;
                 let sig = Signature::from_bytes(signature);
                 key.verify_strict(&domain_message(domain, msg), &sig)
                     .map_err(|_| BadSignature)

@@ -21,6 +21,13 @@ pub const MAX_CIPHERTEXT_BYTES: usize = MAX_PAYLOAD_BYTES + MAX_PAYLOAD_BYTES / 
 pub const MAX_ENVELOPE_BYTES: usize =
     crate::envelope::HEADER_LEN + MAX_CIPHERTEXT_BYTES + crate::envelope::SIGNATURE_LEN;
 
+/// Most envelopes in one batch delivery (one request, one receipt).
+pub const MAX_BATCH_MESSAGES: usize = 256;
+
+/// Largest body of a batch delivery: room for one envelope of the largest size, or many
+/// small ones.
+pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+
 /// Largest free-text field (notes, summaries, descriptions) in bytes.
 pub const MAX_TEXT_BYTES: usize = 16 * 1024;
 

@@ -179,6 +179,7 @@ const PAYLOAD_VECTORS: &[(&str, &str)] = &[
     payload_vector!("consent_withdrawal"),
     payload_vector!("erasure_receipt"),
     payload_vector!("delivery_receipt"),
+    payload_vector!("delivery_receipts"),
     payload_vector!("directory_snapshot"),
     payload_vector!("directory_update_request"),
     payload_vector!("join_request"),
@@ -218,7 +219,7 @@ fn payload_encodings_are_pinned() {
 #[test]
 fn message_kind_bytes_are_pinned() {
     let bytes: Vec<(MessageKind, u8)> = MessageKind::ALL.iter().map(|k| (*k, *k as u8)).collect();
-    let expected: Vec<u8> = (1..=13).collect();
+    let expected: Vec<u8> = (1..=14).collect();
     assert_eq!(
         bytes.iter().map(|(_, b)| *b).collect::<Vec<_>>(),
         expected,
@@ -233,7 +234,7 @@ fn message_kind_bytes_are_pinned() {
         );
     }
     assert_eq!(MessageKind::from_byte(0), None);
-    assert_eq!(MessageKind::from_byte(14), None);
+    assert_eq!(MessageKind::from_byte(15), None);
 }
 
 #[test]

@@ -23,7 +23,7 @@ pub enum Space {
     Outbox,
     /// Message ids of outbox entries still waiting for a receipt.
     OutboxPending,
-    /// Received message ids and the receipt we returned (deduplication).
+    /// Received message ids and when they were stored (deduplication).
     Seen,
     /// Received envelopes waiting to be applied in sequence order.
     Inbox,

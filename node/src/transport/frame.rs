@@ -5,6 +5,12 @@
 //! response: status (1 byte) | length (u32 BE) | body
 //! ```
 //!
+//! A batch delivery's body is a list of envelopes:
+//!
+//! ```text
+//! batch:    count (u32 BE) | count × ( length (u32 BE) | envelope )
+//! ```
+//!
 //! Every read is bounded before allocation: a peer announcing a larger frame than the kind
 //! allows gets the stream reset, not a buffer.
 
@@ -20,19 +26,27 @@ pub enum RequestKind {
     FetchDirectory = 2,
     /// A join request envelope; answer with the signed directory.
     Join = 3,
+    /// Store these envelopes (a batch body) and answer with one signed receipt for all.
+    DeliverBatch = 4,
 }
 
 impl RequestKind {
     fn from_byte(b: u8) -> Option<Self> {
-        [Self::Deliver, Self::FetchDirectory, Self::Join]
-            .into_iter()
-            .find(|k| *k as u8 == b)
+        [
+            Self::Deliver,
+            Self::FetchDirectory,
+            Self::Join,
+            Self::DeliverBatch,
+        ]
+        .into_iter()
+        .find(|k| *k as u8 == b)
     }
 
     fn max_body(self) -> usize {
         match self {
             RequestKind::Deliver | RequestKind::Join => limits::MAX_ENVELOPE_BYTES,
             RequestKind::FetchDirectory => 8,
+            RequestKind::DeliverBatch => limits::MAX_BATCH_BYTES,
         }
     }
 }
@@ -127,6 +141,54 @@ pub enum FrameError {
     },
 }
 
+/// Encodes envelopes as a batch body.
+pub fn encode_batch<'a>(envelopes: impl ExactSizeIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&(envelopes.len() as u32).to_be_bytes());
+    for e in envelopes {
+        body.extend_from_slice(&(e.len() as u32).to_be_bytes());
+        body.extend_from_slice(e);
+    }
+    body
+}
+
+/// Splits a batch body into its envelopes, checking every length against the body and
+/// the limits.
+pub fn decode_batch(body: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let take_u32 = |rest: &mut &[u8], what: &str| -> Result<usize, String> {
+        let Some((head, tail)) = rest.split_first_chunk::<4>() else {
+            return Err(format!("the batch ends inside {what}"));
+        };
+        *rest = tail;
+        Ok(u32::from_be_bytes(*head) as usize)
+    };
+    let mut rest = body;
+    let count = take_u32(&mut rest, "its count")?;
+    if count == 0 || count > limits::MAX_BATCH_MESSAGES {
+        return Err(format!(
+            "a batch holds 1 to {} envelopes, not {count}",
+            limits::MAX_BATCH_MESSAGES
+        ));
+    }
+    let mut envelopes = Vec::with_capacity(count);
+    for i in 0..count {
+        let len = take_u32(&mut rest, "a length")?;
+        if len > limits::MAX_ENVELOPE_BYTES || len > rest.len() {
+            return Err(format!(
+                "envelope {i} of the batch announces {len} bytes; {} are left",
+                rest.len()
+            ));
+        }
+        let (envelope, tail) = rest.split_at(len);
+        envelopes.push(envelope);
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        return Err(format!("{} bytes follow the last envelope", rest.len()));
+    }
+    Ok(envelopes)
+}
+
 async fn read_head(recv: &mut quinn::RecvStream) -> Result<(u8, usize), FrameError> {
     let mut head = [0u8; 5];
     recv.read_exact(&mut head).await?;
@@ -195,4 +257,33 @@ pub async fn write_response(
     response: &Response,
 ) -> Result<(), FrameError> {
     write_frame(send, response.status as u8, &response.body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_round_trip_and_bad_batches_are_refused_with_the_reason() {
+        let items: Vec<&[u8]> = vec![b"one", b"", b"three"];
+        let body = encode_batch(items.iter().copied());
+        assert_eq!(decode_batch(&body).unwrap(), items);
+
+        let fails = |body: &[u8], needle: &str| {
+            let e = decode_batch(body).unwrap_err();
+            assert!(e.contains(needle), "{e}");
+        };
+        fails(&[], "inside its count");
+        fails(&0u32.to_be_bytes(), "1 to 256");
+        fails(&257u32.to_be_bytes(), "not 257");
+        // A length beyond the body, a body cut short, and bytes after the last envelope.
+        let mut long = 1u32.to_be_bytes().to_vec();
+        long.extend_from_slice(&100u32.to_be_bytes());
+        long.extend_from_slice(b"short");
+        fails(&long, "announces 100 bytes; 5 are left");
+        fails(&body[..body.len() - 9], "inside a length");
+        let mut extra = body.clone();
+        extra.push(0);
+        fails(&extra, "1 bytes follow");
+    }
 }
