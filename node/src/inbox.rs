@@ -111,8 +111,8 @@ pub async fn receive_batch(core: &Arc<Core>, peer: NodeId, body: &[u8]) -> Respo
                     Outcome::Stored(id) => receipt.stored.push(id),
                     Outcome::Refused(reason) => receipt.refused.push(Refused {
                         index,
-                        // The reason goes into a signed payload with a bounded length.
-                        reason: reason.chars().take(200).collect(),
+                        // Within the payload's bound for short texts (512 bytes).
+                        reason: reason.chars().take(120).collect(),
                     }),
                 }
             }

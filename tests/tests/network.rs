@@ -15,10 +15,11 @@ use lotse_node::directory::AcceptError;
 use lotse_node::outbox::{self, DeliveryState, OutboxRecord, SendError};
 use lotse_node::store::{Batch, Space};
 use lotse_node::transport::Transport;
-use lotse_node::transport::frame::{RequestKind, Status};
+use lotse_node::transport::frame::{self, RequestKind, Status};
 use lotse_node::transport::tls::PeerPolicy;
 use lotse_protocol::directory::AgencyKind;
-use lotse_protocol::payload::Payload;
+use lotse_protocol::envelope;
+use lotse_protocol::payload::{MessageKind, Payload};
 use lotse_protocol::{AuthorityKey, MessageId, NodeId, NodeKey, ReferralId};
 use lotse_tests::{TestNet, wait_for};
 
@@ -320,6 +321,110 @@ async fn tampered_replayed_and_readdressed_envelopes_are_rejected() {
         .await
         .unwrap();
     assert_eq!(junk.status, Status::Rejected);
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_stores_the_good_refuses_the_bad_and_stores_nothing_twice() {
+    let mut net = TestNet::recording(3).await;
+    let (first, rec1) = sealed_bytes(&mut net, 0, 1).await;
+    let (second, rec2) = sealed_bytes(&mut net, 0, 1).await;
+    let (a, b, c) = (
+        net.agency(0).core().clone(),
+        net.agency(1).core().clone(),
+        net.agency(2).core().clone(),
+    );
+    let mut tampered = second.clone();
+    let mid = tampered.len() / 2;
+    tampered[mid] ^= 0x01;
+    let items: Vec<&[u8]> = vec![&first, &tampered, &first, &second];
+    let a_raw = raw_transport(a.datadir.load_keys().unwrap().node);
+    let answer = a_raw
+        .request(
+            b.id,
+            &addresses(&a, &b.id),
+            RequestKind::DeliverBatch,
+            &frame::encode_batch(items.into_iter()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status, Status::Ok, "{}", answer.reason());
+    let b_id = b.id;
+    let opened = envelope::open(&answer.body, &a.id, &a.encryption, &|s, k| {
+        *s == b_id && k == MessageKind::DeliveryReceipts
+    })
+    .expect("a receipt signed by the recipient");
+    let Payload::DeliveryReceipts(receipt) = opened.payload else {
+        panic!("not a batch receipt");
+    };
+    // The copy of the first is confirmed again; the tampered envelope is refused by
+    // position, with the reason.
+    assert_eq!(
+        receipt.stored,
+        vec![rec1.message_id, rec1.message_id, rec2.message_id]
+    );
+    assert_eq!(receipt.refused.len(), 1);
+    assert_eq!(receipt.refused[0].index, 1);
+    assert!(
+        receipt.refused[0].reason.contains("signature"),
+        "{}",
+        receipt.refused[0].reason
+    );
+    // Each applied exactly once (the sender's own delivery task may also have sent them).
+    for id in [rec1.message_id, rec2.message_id] {
+        let b = b.clone();
+        wait_for("applied", 30, move || {
+            let b = b.clone();
+            async move { lotse_tests::applied_count(&b, id) == 1 }
+        })
+        .await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(lotse_tests::applied_count(&b, rec1.message_id), 1);
+
+    // Another member relaying A's envelopes in a batch: refused, as the signer is not the
+    // connected peer.
+    let c_raw = raw_transport(c.datadir.load_keys().unwrap().node);
+    let relayed = c_raw
+        .request(
+            b.id,
+            &addresses(&c, &b.id),
+            RequestKind::DeliverBatch,
+            &frame::encode_batch([first.as_slice()].into_iter()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(relayed.status, Status::Ok);
+    let c_id = c.id;
+    let opened = envelope::open(&relayed.body, &c_id, &c.encryption, &|s, _| *s == b_id).unwrap();
+    let Payload::DeliveryReceipts(receipt) = opened.payload else {
+        panic!("not a batch receipt");
+    };
+    assert!(receipt.stored.is_empty());
+    assert!(receipt.refused[0].reason.contains("signed by another node"));
+
+    // A malformed batch body: refused as a whole, with the reason.
+    for (body, needle) in [
+        (b"xyz".to_vec(), "ends inside its count"),
+        (0u32.to_be_bytes().to_vec(), "1 to 256"),
+        (
+            [1u32.to_be_bytes(), 9u32.to_be_bytes()].concat(),
+            "announces 9 bytes",
+        ),
+    ] {
+        let r = a_raw
+            .request(
+                b.id,
+                &addresses(&a, &b.id),
+                RequestKind::DeliverBatch,
+                &body,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, Status::Rejected);
+        assert!(r.reason().contains("malformed batch"), "{}", r.reason());
+        assert!(r.reason().contains(needle), "{}", r.reason());
+    }
     net.shutdown().await;
 }
 

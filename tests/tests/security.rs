@@ -107,6 +107,12 @@ async fn oversized_malformed_and_truncated_frames_are_refused_and_the_node_carri
         .await
         .unwrap();
     assert!(r.reason().contains("exceeds the limit"), "{}", r.reason());
+    // A batch has its own, larger limit, and it too is checked first.
+    let batch_over = u32::try_from(limits::MAX_BATCH_BYTES + 1).unwrap();
+    let r = raw_exchange(&conn, &head(RequestKind::DeliverBatch as u8, batch_over))
+        .await
+        .unwrap();
+    assert!(r.reason().contains("exceeds the limit"), "{}", r.reason());
     // Each kind has its own limit: a directory request carries 8 bytes, not 9.
     let mut nine = head(RequestKind::FetchDirectory as u8, 9);
     nine.extend_from_slice(&[0; 9]);
@@ -118,7 +124,7 @@ async fn oversized_malformed_and_truncated_frames_are_refused_and_the_node_carri
     );
 
     // Unknown request kinds.
-    for kind in [0u8, 4, 0x7f, 0xff] {
+    for kind in [0u8, 5, 0x7f, 0xff] {
         let mut bytes = head(kind, 3);
         bytes.extend_from_slice(b"abc");
         let r = raw_exchange(&conn, &bytes).await.unwrap();
