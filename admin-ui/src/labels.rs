@@ -188,7 +188,6 @@ pub(crate) fn message_kind(k: MessageKind) -> &'static str {
         MessageKind::ConsentWithdrawal => "Widerruf der Einwilligung",
         MessageKind::ErasureReceipt => "Löschbestätigung",
         MessageKind::DeliveryReceipt => "Empfangsbestätigung",
-        MessageKind::DeliveryReceipts => "Empfangsbestätigungen",
         MessageKind::DirectorySnapshot => "Verzeichnis",
         MessageKind::DirectoryUpdateRequest => "Verzeichnis-Eintrag",
         MessageKind::JoinRequest => "Beitrittsanfrage",

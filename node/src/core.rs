@@ -83,7 +83,8 @@ impl Core {
         let config = datadir.load_config()?;
         let keys = datadir.load_keys()?;
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&datadir.store_path())?);
-        let vault = crate::referrals::vault::Vault::load(&datadir.case_keys_path())?;
+        let vault =
+            crate::referrals::vault::Vault::load(&datadir.case_keys_path(), store.as_ref())?;
         let id = keys.node.public();
         let directory = Arc::new(
             DirectoryState::load(

@@ -10,16 +10,16 @@
 //! round costs work for the due messages only, not a scan of every pending envelope. The
 //! store stays the truth: before sending, a message's record is read again.
 //!
-//! A receipt must be a `DeliveryReceipts` envelope signed by the recipient that lists the
-//! message as stored; a message it refuses, or does not list, counts as a failed attempt.
+//! A receipt must be signed by the recipient, answer this node, and list the message as
+//! stored; a message it refuses, or does not list, counts as a failed attempt.
 //! Failed attempts back off exponentially with jitter, capped at `backoff_max_ms`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lotse_protocol::payload::{DeliveryReceipts, MessageKind, Payload};
-use lotse_protocol::{MessageId, NodeId, Timestamp, envelope, limits};
+use lotse_protocol::receipt::{self, DeliveryReceipts};
+use lotse_protocol::{MessageId, NodeId, Timestamp, limits};
 use rand::Rng;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -332,14 +332,8 @@ async fn exchange(
     if response.status != Status::Ok {
         return Err(format!("the recipient refused: {}", response.reason()));
     }
-    let opened = envelope::open(&response.body, &core.id, &core.encryption, &|s, k| {
-        *s == recipient && k == MessageKind::DeliveryReceipts
-    })
-    .map_err(|e| format!("invalid receipt: {e}"))?;
-    match opened.payload {
-        Payload::DeliveryReceipts(r) => Ok(r),
-        _ => Err("the receipt is of another kind".into()),
-    }
+    receipt::verify(&response.body, &recipient, &core.id)
+        .map_err(|e| format!("invalid receipt: {e}"))
 }
 
 /// Records a batch's attempt in one commit; returns when each message is due again (None:

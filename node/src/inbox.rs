@@ -7,7 +7,7 @@
 //!
 //! Invariant 3 (nothing acknowledged is lost or applied twice) rests on three facts:
 //! - the receipt is returned only after the message ids and the envelopes are flushed;
-//! - a message id seen before gets the stored receipt again and is not stored twice
+//! - a message id seen before is confirmed again and not stored twice
 //!   (a guarded batch makes the check and the write one atomic step);
 //! - application removes the envelope from the inbox and advances the per-(referral,
 //!   sender) sequence counter in the same atomic batch as the application's own writes.
@@ -17,7 +17,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use lotse_protocol::envelope::{self, Address, Header, Opened};
-use lotse_protocol::payload::{DeliveryReceipt, DeliveryReceipts, MessageKind, Payload, Refused};
+use lotse_protocol::payload::{DeliveryReceipt, MessageKind, Payload};
+use lotse_protocol::receipt::{self, DeliveryReceipts, Refused};
 use lotse_protocol::{MessageId, NodeId, ReferralId};
 
 use crate::core::Core;
@@ -62,10 +63,7 @@ fn in_sequence_key(referral: &ReferralId, sender: &NodeId) -> Vec<u8> {
 fn deliverable(kind: MessageKind) -> bool {
     !matches!(
         kind,
-        MessageKind::DeliveryReceipt
-            | MessageKind::DeliveryReceipts
-            | MessageKind::JoinRequest
-            | MessageKind::DirectorySnapshot
+        MessageKind::DeliveryReceipt | MessageKind::JoinRequest | MessageKind::DirectorySnapshot
     )
 }
 
@@ -116,7 +114,7 @@ pub async fn receive_batch(core: &Arc<Core>, peer: NodeId, body: &[u8]) -> Respo
                     }),
                 }
             }
-            answer(core, peer, Payload::DeliveryReceipts(receipt))
+            Response::ok(receipt::sign(&core.node_key, peer, receipt))
         }
         Err(reason) => unavailable(reason),
     }
@@ -155,13 +153,6 @@ async fn accept(
                     .map_err(|e| e.to_string())?;
                 let twice = new.iter().any(|(_, h)| h.message_id == header.message_id);
                 if seen.is_none() && !twice {
-                    if header.kind == MessageKind::Referral {
-                        // Its case key now, so one sync below covers the whole batch and the
-                        // in-order application finds it ready.
-                        if let Some(referral) = header.referral_id {
-                            core.vault.create(&referral).map_err(|e| e.to_string())?;
-                        }
-                    }
                     new.push((index, header));
                 }
                 // A retry or a replay by the sender itself: stored once, confirmed again.
@@ -179,7 +170,6 @@ async fn accept(
         core.store.flush().await.map_err(|e| e.to_string())?;
         return Ok(outcomes);
     }
-    core.vault.sync().await.map_err(|e| e.to_string())?;
     let stamp = now.millis().to_be_bytes().to_vec();
     let write = |batch: &mut Batch, index: usize, header: &Header| {
         let key = header.message_id.0.to_vec();
@@ -269,7 +259,7 @@ async fn check(core: &Arc<Core>, peer: NodeId, bytes: &[u8]) -> Result<Header, S
     Ok(header)
 }
 
-/// Seals a receipt for `peer`.
+/// Seals a single envelope's receipt for `peer`.
 fn answer(core: &Core, peer: NodeId, payload: Payload) -> Response {
     let Some(member) = core.directory.member(&peer) else {
         return Response::rejected("the sender is not an active member");
@@ -292,7 +282,13 @@ fn answer(core: &Core, peer: NodeId, payload: Payload) -> Response {
     }
 }
 
-/// Applies what is ready for each (referral, sender) pair: one lock, one flush.
+/// Applies what is ready for each (referral, sender) pair under one lock.
+///
+/// Application is not flushed: it tells no one anything. Each message's application
+/// (its writes, the inbox entry's removal, the sequence counter, the audit entry) is one
+/// atomic commit, so a crash either keeps it or leaves the message in the inbox, where
+/// [`recover`] applies it again at the next start. Whatever acknowledges something later
+/// (an API answer, a receipt, an erasure) flushes first, and that flush covers this.
 async fn apply_pairs(core: &Core, pairs: &[(ReferralId, NodeId)]) -> Result<usize, StoreError> {
     let _guard = core.apply_lock.lock().await;
     let mut applied = 0;
@@ -300,7 +296,6 @@ async fn apply_pairs(core: &Core, pairs: &[(ReferralId, NodeId)]) -> Result<usiz
         applied += apply_locked(core, *referral, *sender).await?;
     }
     if applied > 0 {
-        core.store.flush().await?;
         core.applier.settle(core).await;
     }
     Ok(applied)
@@ -361,11 +356,6 @@ async fn apply_locked(
             seq_key.clone(),
             (next + 1).to_be_bytes().to_vec(),
         );
-        // Keys the application created are durable before rows that need them.
-        core.vault
-            .sync()
-            .await
-            .map_err(|e| StoreError::Engine(e.to_string()))?;
         // The node writes case content here: the audit entry commits with it, atomically.
         let action = format!("message.{kind}");
         let detail = format!("from {}, #{next}: {outcome}", sender.fingerprint());
@@ -400,7 +390,6 @@ fn kind_name(kind: MessageKind) -> &'static str {
         MessageKind::ConsentWithdrawal => "consent_withdrawal",
         MessageKind::ErasureReceipt => "erasure_receipt",
         MessageKind::DeliveryReceipt => "delivery_receipt",
-        MessageKind::DeliveryReceipts => "delivery_receipts",
         MessageKind::DirectorySnapshot => "directory_snapshot",
         MessageKind::DirectoryUpdateRequest => "directory_update_request",
         MessageKind::JoinRequest => "join_request",

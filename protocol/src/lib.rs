@@ -28,6 +28,7 @@ pub mod limits;
 #[cfg(feature = "openapi")]
 mod openapi;
 pub mod payload;
+pub mod receipt;
 pub mod referral;
 pub mod time;
 

@@ -28,6 +28,9 @@ pub const MAX_BATCH_MESSAGES: usize = 256;
 /// small ones.
 pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
 
+/// Largest signed answer to a batch delivery.
+pub const MAX_RECEIPT_BYTES: usize = 256 * 1024;
+
 /// Largest free-text field (notes, summaries, descriptions) in bytes.
 pub const MAX_TEXT_BYTES: usize = 16 * 1024;
 

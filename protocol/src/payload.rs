@@ -45,13 +45,11 @@ pub enum MessageKind {
     DirectoryUpdateRequest = 12,
     /// A new agency asks to join, with its invitation secret.
     JoinRequest = 13,
-    /// Signed confirmation for a batch of messages: which were stored, which refused.
-    DeliveryReceipts = 14,
 }
 
 impl MessageKind {
     /// All kinds.
-    pub const ALL: [MessageKind; 14] = [
+    pub const ALL: [MessageKind; 13] = [
         MessageKind::Referral,
         MessageKind::Response,
         MessageKind::HandoverProposal,
@@ -65,7 +63,6 @@ impl MessageKind {
         MessageKind::DirectorySnapshot,
         MessageKind::DirectoryUpdateRequest,
         MessageKind::JoinRequest,
-        MessageKind::DeliveryReceipts,
     ];
 
     /// The kind for a header byte, if it is one.
@@ -296,28 +293,6 @@ pub struct DeliveryReceipt {
     pub received_at: Timestamp,
 }
 
-/// Signed answer to a batch delivery: every envelope of the batch is either stored
-/// (listed by message id; also when it was stored before) or refused (by its position in
-/// the batch, with the reason: sending the same bytes again will not help).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveryReceipts {
-    /// The messages stored durably.
-    pub stored: Vec<MessageId>,
-    /// When the batch was stored.
-    pub received_at: Timestamp,
-    /// The envelopes refused.
-    pub refused: Vec<Refused>,
-}
-
-/// One envelope of a batch that the recipient refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Refused {
-    /// Its position in the batch (0-based).
-    pub index: u32,
-    /// Why.
-    pub reason: String,
-}
-
 /// A request to join the network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinRequest {
@@ -350,8 +325,6 @@ pub enum Payload {
     ErasureReceipt(ErasureReceipt),
     /// See [`DeliveryReceipt`].
     DeliveryReceipt(DeliveryReceipt),
-    /// See [`DeliveryReceipts`].
-    DeliveryReceipts(DeliveryReceipts),
     /// A signed directory.
     DirectorySnapshot(SignedDirectory),
     /// An agency's signed profile update.
@@ -383,12 +356,6 @@ pub enum PayloadError {
     /// A handover proposal needs between 1 and 10 slots.
     #[error("a handover proposal needs between 1 and 10 time slots")]
     SlotCount,
-    /// A batch receipt answers more messages than a batch may hold.
-    #[error(
-        "a delivery receipt answers at most {} messages",
-        limits::MAX_BATCH_MESSAGES
-    )]
-    ReceiptTooLong,
 }
 
 fn check_text(field: &'static str, text: Option<&str>, limit: usize) -> Result<(), PayloadError> {
@@ -432,7 +399,6 @@ impl Payload {
             Payload::ConsentWithdrawal(_) => MessageKind::ConsentWithdrawal,
             Payload::ErasureReceipt(_) => MessageKind::ErasureReceipt,
             Payload::DeliveryReceipt(_) => MessageKind::DeliveryReceipt,
-            Payload::DeliveryReceipts(_) => MessageKind::DeliveryReceipts,
             Payload::DirectorySnapshot(_) => MessageKind::DirectorySnapshot,
             Payload::DirectoryUpdateRequest(_) => MessageKind::DirectoryUpdateRequest,
             Payload::JoinRequest(_) => MessageKind::JoinRequest,
@@ -452,7 +418,6 @@ impl Payload {
             Payload::ConsentWithdrawal(p) => codec::encode(p),
             Payload::ErasureReceipt(p) => codec::encode(p),
             Payload::DeliveryReceipt(p) => codec::encode(p),
-            Payload::DeliveryReceipts(p) => codec::encode(p),
             Payload::DirectorySnapshot(p) => codec::encode(p),
             Payload::DirectoryUpdateRequest(p) => codec::encode(p),
             Payload::JoinRequest(p) => codec::encode(p),
@@ -480,9 +445,6 @@ impl Payload {
             }
             MessageKind::ErasureReceipt => Payload::ErasureReceipt(codec::decode(W, bytes, max)?),
             MessageKind::DeliveryReceipt => Payload::DeliveryReceipt(codec::decode(W, bytes, max)?),
-            MessageKind::DeliveryReceipts => {
-                Payload::DeliveryReceipts(codec::decode(W, bytes, max)?)
-            }
             MessageKind::DirectorySnapshot => {
                 Payload::DirectorySnapshot(codec::decode(W, bytes, max)?)
             }
@@ -518,14 +480,6 @@ impl Payload {
             Payload::StatusUpdate(s) => check_text("note", s.note.as_deref(), long),
             Payload::Note(t) => check_text("note", Some(t), long),
             Payload::Withdrawal(w) => check_text("note", w.note.as_deref(), long),
-            Payload::DeliveryReceipts(r) => {
-                if r.stored.len() + r.refused.len() > limits::MAX_BATCH_MESSAGES {
-                    return Err(PayloadError::ReceiptTooLong);
-                }
-                r.refused
-                    .iter()
-                    .try_for_each(|x| check_text("reason", Some(&x.reason), short))
-            }
             Payload::ConsentWithdrawal(_)
             | Payload::ErasureReceipt(_)
             | Payload::DeliveryReceipt(_)

@@ -27,9 +27,8 @@ use lotse_protocol::envelope::{
 use lotse_protocol::invitation::Invitation;
 use lotse_protocol::keys::SignatureBytes;
 use lotse_protocol::payload::{
-    Decision, DeliveryReceipt, DeliveryReceipts, ErasureReceipt, HandoverProposal, MeetingPlace,
-    MessageKind, Payload, Refused, Response, Slot, StatusChange, StatusUpdate, Withdrawal,
-    WithdrawalReason,
+    Decision, DeliveryReceipt, ErasureReceipt, HandoverProposal, MeetingPlace, MessageKind,
+    Payload, Response, Slot, StatusChange, StatusUpdate, Withdrawal, WithdrawalReason,
 };
 use lotse_protocol::referral::{
     DeclineReason, Event, Outcome, ReferralState, Side, TransitionError, transition,
@@ -138,21 +137,6 @@ fn payload_strategy() -> impl Strategy<Value = Payload> {
         any::<u64>().prop_map(|t| Payload::ErasureReceipt(ErasureReceipt {
             erased_at: Timestamp(t)
         })),
-        (
-            proptest::collection::vec(any::<[u8; 16]>(), 0..8),
-            any::<u64>(),
-            proptest::option::of(short_text())
-        )
-            .prop_map(
-                |(ids, t, reason)| Payload::DeliveryReceipts(DeliveryReceipts {
-                    stored: ids.into_iter().map(MessageId).collect(),
-                    received_at: Timestamp(t),
-                    refused: reason
-                        .into_iter()
-                        .map(|reason| Refused { index: 0, reason })
-                        .collect(),
-                })
-            ),
         (any::<[u8; 16]>(), any::<u64>()).prop_map(|(id, t)| Payload::DeliveryReceipt(
             DeliveryReceipt {
                 message_id: MessageId(id),

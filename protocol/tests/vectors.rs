@@ -42,7 +42,8 @@ use lotse_protocol::envelope::{
 use lotse_protocol::invitation::{self, Invitation};
 use lotse_protocol::keys::SignatureBytes;
 use lotse_protocol::payload::{MessageKind, Payload, PayloadError};
-use lotse_protocol::{AuthorityKey, NodeId, NodeKey};
+use lotse_protocol::receipt::{self, DeliveryReceipts, Refused};
+use lotse_protocol::{AuthorityKey, MessageId, NodeId, NodeKey};
 
 const REGENERATE_VAR: &str = "LOTSE_REGENERATE_VECTORS";
 
@@ -179,7 +180,6 @@ const PAYLOAD_VECTORS: &[(&str, &str)] = &[
     payload_vector!("consent_withdrawal"),
     payload_vector!("erasure_receipt"),
     payload_vector!("delivery_receipt"),
-    payload_vector!("delivery_receipts"),
     payload_vector!("directory_snapshot"),
     payload_vector!("directory_update_request"),
     payload_vector!("join_request"),
@@ -219,7 +219,7 @@ fn payload_encodings_are_pinned() {
 #[test]
 fn message_kind_bytes_are_pinned() {
     let bytes: Vec<(MessageKind, u8)> = MessageKind::ALL.iter().map(|k| (*k, *k as u8)).collect();
-    let expected: Vec<u8> = (1..=14).collect();
+    let expected: Vec<u8> = (1..=13).collect();
     assert_eq!(
         bytes.iter().map(|(_, b)| *b).collect::<Vec<_>>(),
         expected,
@@ -234,7 +234,7 @@ fn message_kind_bytes_are_pinned() {
         );
     }
     assert_eq!(MessageKind::from_byte(0), None);
-    assert_eq!(MessageKind::from_byte(15), None);
+    assert_eq!(MessageKind::from_byte(14), None);
 }
 
 #[test]
@@ -429,6 +429,33 @@ fn invitation_token_is_pinned() {
         committed,
         &invitation::secret_hash(&invitation().secret),
     );
+}
+
+#[test]
+fn batch_receipt_is_pinned() {
+    let (name, committed) = vector!("receipt.hex");
+    let receipts = DeliveryReceipts {
+        stored: vec![MessageId([0x4d; 16]), MessageId([0x42; 16])],
+        received_at: T0.plus_millis(300),
+        refused: vec![Refused {
+            index: 2,
+            reason: "the envelope's signature does not verify".into(),
+        }],
+    };
+    // ed25519 signatures are deterministic: the whole receipt is pinned.
+    let fresh = receipt::sign(&recipient(), sender().public(), receipts.clone());
+    let bytes = check_bytes(name, committed, &fresh);
+    assert_eq!(
+        receipt::verify(&bytes, &recipient().public(), &sender().public()).unwrap(),
+        receipts
+    );
+    // The signature covers the domain tag: the same content signed as an envelope is no
+    // receipt.
+    let content = &bytes[..bytes.len() - SIGNATURE_LEN];
+    let mut other = content.to_vec();
+    other.extend_from_slice(&recipient().sign(SIGNATURE_DOMAIN, content));
+    assert!(receipt::verify(&other, &recipient().public(), &sender().public()).is_err());
+    assert_eq!(receipt::RECEIPT_DOMAIN, b"lotse/receipts/v1\0");
 }
 
 /// The header every sample envelope must have, and its expected bytes at each documented

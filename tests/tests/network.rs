@@ -18,8 +18,8 @@ use lotse_node::transport::Transport;
 use lotse_node::transport::frame::{self, RequestKind, Status};
 use lotse_node::transport::tls::PeerPolicy;
 use lotse_protocol::directory::AgencyKind;
-use lotse_protocol::envelope;
-use lotse_protocol::payload::{MessageKind, Payload};
+use lotse_protocol::payload::Payload;
+use lotse_protocol::receipt;
 use lotse_protocol::{AuthorityKey, MessageId, NodeId, NodeKey, ReferralId};
 use lotse_tests::{TestNet, wait_for};
 
@@ -349,14 +349,7 @@ async fn a_batch_stores_the_good_refuses_the_bad_and_stores_nothing_twice() {
         .await
         .unwrap();
     assert_eq!(answer.status, Status::Ok, "{}", answer.reason());
-    let b_id = b.id;
-    let opened = envelope::open(&answer.body, &a.id, &a.encryption, &|s, k| {
-        *s == b_id && k == MessageKind::DeliveryReceipts
-    })
-    .expect("a receipt signed by the recipient");
-    let Payload::DeliveryReceipts(receipt) = opened.payload else {
-        panic!("not a batch receipt");
-    };
+    let receipt = receipt::verify(&answer.body, &b.id, &a.id).expect("signed by the recipient");
     // The copy of the first is confirmed again; the tampered envelope is refused by
     // position, with the reason.
     assert_eq!(
@@ -395,11 +388,7 @@ async fn a_batch_stores_the_good_refuses_the_bad_and_stores_nothing_twice() {
         .await
         .unwrap();
     assert_eq!(relayed.status, Status::Ok);
-    let c_id = c.id;
-    let opened = envelope::open(&relayed.body, &c_id, &c.encryption, &|s, _| *s == b_id).unwrap();
-    let Payload::DeliveryReceipts(receipt) = opened.payload else {
-        panic!("not a batch receipt");
-    };
+    let receipt = receipt::verify(&relayed.body, &b.id, &c.id).unwrap();
     assert!(receipt.stored.is_empty());
     assert!(receipt.refused[0].reason.contains("signed by another node"));
 

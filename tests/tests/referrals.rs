@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use lotse_node::auth::Role;
 use lotse_node::outbox;
+use lotse_node::store::Space;
 use lotse_protocol::ReferralId;
 use lotse_tests::{Http, TestNet, files_containing, sign_in_new_user, wait_for};
 use serde_json::{Value, json};
@@ -275,16 +276,23 @@ async fn consent_withdrawal_erases_at_the_recipient_with_a_receipt() {
     act(&s.b_lead, &id, json!({"type": "accept"})).await;
     wait_status(&s.a_cm, &id, "accepted").await;
 
-    // The recipient's case key, as its key file holds it: the slot after the referral id.
+    // The recipient's case key, as its key file holds it: the slot its store row names.
     let key_file = s.net.agency(1).dir.case_keys_path();
     let raw_id = ReferralId::from_str(&id).unwrap();
     let key_before = {
-        let bytes = std::fs::read(&key_file).unwrap();
-        let at = bytes
-            .windows(16)
-            .position(|w| w == raw_id.as_bytes())
+        let slot = s
+            .net
+            .agency(1)
+            .core()
+            .store
+            .get(Space::CaseKeys, raw_id.as_bytes())
+            .unwrap()
             .expect("the recipient holds a case key");
-        bytes[at + 16..at + 48].to_vec()
+        let at = u64::from_be_bytes(slot.try_into().unwrap()) as usize * 64;
+        let bytes = std::fs::read(&key_file).unwrap();
+        let key = bytes[at..at + 32].to_vec();
+        assert!(key.iter().any(|b| *b != 0));
+        key
     };
 
     act(&s.a_cm, &id, json!({"type": "withdraw_consent"})).await;
@@ -489,9 +497,9 @@ async fn bad_input_gets_a_clear_error_and_nothing_is_stored_or_sent() {
     assert_eq!(outbox::list(&a, usize::MAX).unwrap().len(), before);
     let (_, list) = s.a_cm.get("/api/v1/referrals").await;
     assert_eq!(list.as_array().unwrap().len(), 0);
-    // No case key was left behind: every slot of the key file is zero (or there is none).
-    let keys = std::fs::read(a.datadir.case_keys_path()).unwrap_or_default();
-    assert!(keys.iter().all(|b| *b == 0), "a case key was left behind");
+    // No case key was claimed for a referral that does not exist.
+    let claimed = a.store.scan(Space::CaseKeys, b"", usize::MAX).unwrap();
+    assert!(claimed.is_empty(), "a case key was left behind");
 
     // A disallowed transition: 409 with the reason, nothing sent.
     let id = create(&s.a_cm, referral(&s.b_id)).await;

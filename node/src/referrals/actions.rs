@@ -255,11 +255,9 @@ pub async fn create(
         erasure: Erasure::None,
     };
     let vault = vault(core);
-    vault.create(&id)?;
     let result = async {
-        // The key is durable before any row that needs it is committed.
-        vault.sync().await?;
         let mut batch = Batch::new();
+        vault.create(&id, &mut batch)?;
         put_record(&mut batch, &record, None);
         put_case(core, &mut batch, &id, &payload)?;
         if let Some(h) = &payload.handover {

@@ -65,6 +65,9 @@ pub async fn settle(core: &Core) -> Result<usize, crate::outbox::SendError> {
         };
         let id = ReferralId(raw);
         let owed: Owed = from_json(Space::Meta, &value)?;
+        // The applied withdrawal is durable before its key goes (application does not
+        // flush on its own; a later flush or this one makes it durable).
+        core.store.flush().await?;
         vault(core)
             .destroy(&id)
             .map_err(|e| StoreError::Engine(e.to_string()))?;

@@ -103,7 +103,7 @@ fn apply(core: &Core, opened: &Opened, batch: &mut Batch) -> Result<(), super::W
             consent_valid_until: Some(p.consent.valid_until),
             erasure: Erasure::None,
         };
-        vault(core).create(&id)?;
+        vault(core).create(&id, batch)?;
         put_record(batch, &record, None);
         put_case(core, batch, &id, p)?;
         if let Some(h) = &p.handover {

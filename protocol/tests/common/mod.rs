@@ -19,9 +19,9 @@ use lotse_protocol::directory::{
 };
 use lotse_protocol::invitation::Invitation;
 use lotse_protocol::payload::{
-    ConsentWithdrawal, Decision, DeliveryReceipt, DeliveryReceipts, ErasureReceipt,
-    HandoverConfirmation, HandoverProposal, JoinRequest, MeetingPlace, Payload, ReferralPayload,
-    Refused, Response, Slot, StatusChange, StatusUpdate, Withdrawal, WithdrawalReason,
+    ConsentWithdrawal, Decision, DeliveryReceipt, ErasureReceipt, HandoverConfirmation,
+    HandoverProposal, JoinRequest, MeetingPlace, Payload, ReferralPayload, Response, Slot,
+    StatusChange, StatusUpdate, Withdrawal, WithdrawalReason,
 };
 use lotse_protocol::referral::{DeclineReason, Outcome};
 use lotse_protocol::{
@@ -350,17 +350,6 @@ pub(crate) fn sample_payloads() -> Vec<(&'static str, Payload)> {
             Payload::DeliveryReceipt(DeliveryReceipt {
                 message_id: MESSAGE_ID,
                 received_at: T0.plus_millis(250),
-            }),
-        ),
-        (
-            "delivery_receipts",
-            Payload::DeliveryReceipts(DeliveryReceipts {
-                stored: vec![MESSAGE_ID, MessageId([0x42; 16])],
-                received_at: T0.plus_millis(300),
-                refused: vec![Refused {
-                    index: 2,
-                    reason: "the envelope's signature does not verify".into(),
-                }],
             }),
         ),
         (
