@@ -7,6 +7,8 @@
 // A binary has no public API: `pub` here means "visible to the other modules".
 #![allow(unreachable_pub)]
 
+#[macro_use]
+mod output;
 mod commands;
 mod target;
 

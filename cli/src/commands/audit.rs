@@ -48,9 +48,9 @@ pub fn audit(cmd: AuditCommand) -> Result<()> {
                     report.error.unwrap_or_default()
                 ));
             }
-            println!("Audit log intact: {} entries", report.entries);
+            out!("Audit log intact: {} entries", report.entries);
             if let Some(h) = report.head_hash {
-                println!("  last entry hash: {h} (note it down to compare later)");
+                out!("  last entry hash: {h} (note it down to compare later)");
             }
             Ok(())
         }
@@ -70,20 +70,24 @@ pub fn audit(cmd: AuditCommand) -> Result<()> {
                 Target::Offline(core) => audit::list(core.store.as_ref(), None, limit)?,
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&entries)?);
+                out!("{}", serde_json::to_string_pretty(&entries)?);
                 return Ok(());
             }
             if entries.is_empty() {
-                println!("The audit log is empty.");
+                out!("The audit log is empty.");
             }
             for e in entries {
                 let referral = e
                     .referral_id
                     .map(|r| format!(" referral {r}"))
                     .unwrap_or_default();
-                println!(
+                out!(
                     "{:>6} {} {:<16} {:<22}{referral} {}",
-                    e.seq, e.at, e.actor, e.action, e.detail
+                    e.seq,
+                    e.at,
+                    e.actor,
+                    e.action,
+                    e.detail
                 );
             }
             Ok(())

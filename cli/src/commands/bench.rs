@@ -970,59 +970,67 @@ fn print_text(r: &BenchReport) {
             p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms
         )
     };
-    println!(
+    out!(
         "Machine: {} ({} CPUs), {} build",
-        r.machine.cpu, r.machine.cpus, r.machine.profile
+        r.machine.cpu,
+        r.machine.cpus,
+        r.machine.profile
     );
     let mode = if l.offered_rate > 0.0 {
         format!("open loop at {:.0} referrals/s offered", l.offered_rate)
     } else {
         format!("closed loop, {} in flight", l.concurrency)
     };
-    println!(
+    out!(
         "Load: {} referrals ({} messages, {} B client data each), {mode}",
-        l.referrals, l.messages, l.payload_bytes
+        l.referrals,
+        l.messages,
+        l.payload_bytes
     );
-    println!(
+    out!(
         "  throughput: {:.0} referrals/s, {:.0} messages/s over {:.2} s",
-        l.referrals_per_sec, l.messages_per_sec, l.wall_secs
+        l.referrals_per_sec,
+        l.messages_per_sec,
+        l.wall_secs
     );
-    println!(
+    out!(
         "  latency submitted -> receipt stored: {}",
         pct(&l.end_to_end)
     );
-    println!("    submitted -> accepted (durable): {}", pct(&l.api));
-    println!("    accepted -> receipt stored:      {}", pct(&l.delivery));
-    println!(
+    out!("    submitted -> accepted (durable): {}", pct(&l.api));
+    out!("    accepted -> receipt stored:      {}", pct(&l.delivery));
+    out!(
         "  CPU {:.2} s ({:.3} ms/message), peak RSS {:.1} MiB (KI + two agencies in this process)",
-        l.cpu_secs, l.cpu_ms_per_message, l.peak_rss_mib
+        l.cpu_secs,
+        l.cpu_ms_per_message,
+        l.peak_rss_mib
     );
     if let Some(f) = &r.floors {
-        println!("Floors on this machine ({} B):", l.payload_bytes);
-        println!(
+        out!("Floors on this machine ({} B):", l.payload_bytes);
+        out!(
             "  QUIC round trip (same TLS, reused connection): {}; {:.0}/s at the same concurrency",
             pct(&f.quic_rtt),
             f.quic_per_sec
         );
-        println!("  seal + open of the envelope: {}", pct(&f.crypto));
-        println!(
+        out!("  seal + open of the envelope: {}", pct(&f.crypto));
+        out!(
             "  durable write (commit + flush): {}; {:.0}/s grouped at the same concurrency",
             pct(&f.durable_write),
             f.durable_writes_per_sec
         );
-        println!(
+        out!(
             "  case key from the synced pool (a sync per 256 keys): {}",
             pct(&f.case_key_create)
         );
         let mut ratios: Vec<_> = r.ratios.iter().collect();
         ratios.sort_by(|a, b| a.0.cmp(b.0));
-        println!("Ratios (Lotse / floor):");
+        out!("Ratios (Lotse / floor):");
         for (k, v) in ratios {
-            println!("  {k}: {v:.2}");
+            out!("  {k}: {v:.2}");
         }
     }
     if let Some(p) = &r.process {
-        println!(
+        out!(
             "Process (lotse run child): start to ready {:.0} ms (KI), {:.0} ms (agency); idle RSS {:.1} MiB (peak {:.1} MiB), idle CPU {:.1} %",
             p.start_to_ready_ms,
             p.agency_start_to_ready_ms,
@@ -1031,16 +1039,18 @@ fn print_text(r: &BenchReport) {
             p.idle_cpu_percent
         );
     }
-    println!("Targets:");
+    out!("Targets:");
     for t in &r.targets {
         let verdict = match t.met {
             Some(true) => "met",
             Some(false) => "MISSED",
             None => "not measured in this run",
         };
-        println!(
+        out!(
             "  {}: goal {}, measured {} — {verdict}",
-            t.what, t.goal, t.measured
+            t.what,
+            t.goal,
+            t.measured
         );
     }
 }
@@ -1113,7 +1123,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         report.targets = targets(&report, &args);
         net.shutdown().await;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            out!("{}", serde_json::to_string_pretty(&report)?);
         } else {
             print_text(&report);
         }

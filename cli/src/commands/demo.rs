@@ -165,15 +165,15 @@ async fn converge(nodes: &[RunningNode], expected: &[(NodeId, usize)]) -> Result
 }
 
 fn print_welcome(nodes: &[DemoNode], root: &Path, kept: bool) {
-    println!();
-    println!("Lotse-Demo läuft: ein KI-Verzeichnisknoten und drei Stellen auf diesem Rechner.");
-    println!(
+    out!();
+    out!("Lotse-Demo läuft: ein KI-Verzeichnisknoten und drei Stellen auf diesem Rechner.");
+    out!(
         "Öffnen Sie eine Adresse im Browser und melden Sie sich an (Passwort für alle: {}).",
         demo::PASSWORD
     );
-    println!();
+    out!();
     for n in nodes {
-        println!("  {:<36} http://{}", n.name, http_addr(n.index, n.port));
+        out!("  {:<36} http://{}", n.name, http_addr(n.index, n.port));
         for u in &n.users {
             let role = match u.role {
                 lotse_node::auth::Role::CaseManager => "Fallmanagement",
@@ -181,27 +181,27 @@ fn print_welcome(nodes: &[DemoNode], root: &Path, kept: bool) {
                 lotse_node::auth::Role::Admin => "Administration",
                 lotse_node::auth::Role::Coordinator => "Koordination",
             };
-            println!("      {role:<16} {}", u.username);
+            out!("      {role:<16} {}", u.username);
         }
-        println!("      {:<16} {}", "Administration", demo::ADMIN);
+        out!("      {:<16} {}", "Administration", demo::ADMIN);
     }
-    println!();
-    println!("So probieren Sie es aus:");
-    println!(
+    out!();
+    out!("So probieren Sie es aus:");
+    out!(
         "  1. Als berger bei der Migrationsberatung: „Neue Vermittlung“, ein Angebot des JMD wählen,"
     );
-    println!("     Einwilligung erfassen, senden.");
-    println!(
+    out!("     Einwilligung erfassen, senden.");
+    out!(
         "  2. Als okafor beim JMD: im Eingang übernehmen, annehmen, einen Übergabetermin vorschlagen."
     );
-    println!("  3. Zurück bei berger: den Termin bestätigen und den Verlauf verfolgen.");
-    println!();
+    out!("  3. Zurück bei berger: den Termin bestätigen und den Verlauf verfolgen.");
+    out!();
     if kept {
-        println!("Daten: {} (bleiben erhalten).", root.display());
+        out!("Daten: {} (bleiben erhalten).", root.display());
     } else {
-        println!("Daten: {} (werden beim Beenden gelöscht).", root.display());
+        out!("Daten: {} (werden beim Beenden gelöscht).", root.display());
     }
-    println!("Beenden mit Strg+C.");
+    out!("Beenden mit Strg+C.");
 }
 
 /// `lotse demo`.
@@ -249,7 +249,7 @@ async fn run(root: &Path, base_port: u16, kept: bool) -> Result<()> {
         });
     }
     if fresh {
-        println!("Richte das Demo-Netzwerk ein …");
+        out!("Richte das Demo-Netzwerk ein …");
         create(root, &nodes[0], true).await?;
     }
     let mut running = vec![start(&nodes[0]).await?];
@@ -290,8 +290,8 @@ async fn run(root: &Path, base_port: u16, kept: bool) -> Result<()> {
     }
     print_welcome(&nodes, root, kept);
     super::run::wait_for_signal().await;
-    println!();
-    println!("Beende die Knoten …");
+    out!();
+    out!("Beende die Knoten …");
     stop(running).await;
     Ok(())
 }

@@ -94,11 +94,12 @@ pub fn invite(args: InviteArgs) -> Result<()> {
             }
         }
     };
-    println!(
+    out!(
         "Invitation for {:?} (valid until {}, usable once):",
-        args.agency, response.expires_at
+        args.agency,
+        response.expires_at
     );
-    println!("{}", response.token);
+    out!("{}", response.token);
     Ok(())
 }
 
@@ -111,29 +112,29 @@ pub fn directory(cmd: DirectoryCommand) -> Result<()> {
                 Target::Offline(core) => directory_view(&core),
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&view)?);
+                out!("{}", serde_json::to_string_pretty(&view)?);
                 return Ok(());
             }
             if view.serial == 0 {
-                println!("This node has no directory yet: join a network with `lotse join`.");
+                out!("This node has no directory yet: join a network with `lotse join`.");
                 return Ok(());
             }
-            println!(
+            out!(
                 "Directory serial {}, {} members:",
                 view.serial,
                 view.members.len()
             );
             for m in &view.members {
-                println!("- {} ({})", m.name, m.kind.label_de());
-                println!("    node id:     {}", m.node_id);
-                println!("    fingerprint: {}", m.fingerprint);
-                println!("    addresses:   {}", m.addresses.join(", "));
+                out!("- {} ({})", m.name, m.kind.label_de());
+                out!("    node id:     {}", m.node_id);
+                out!("    fingerprint: {}", m.fingerprint);
+                out!("    addresses:   {}", m.addresses.join(", "));
                 for s in &m.services {
-                    println!("    service {:?}: {} [{:?}]", s.id, s.name, s.capacity);
+                    out!("    service {:?}: {} [{:?}]", s.id, s.name, s.capacity);
                 }
             }
             if !view.revoked.is_empty() {
-                println!("Revoked: {}", view.revoked.join(", "));
+                out!("Revoked: {}", view.revoked.join(", "));
             }
             Ok(())
         }
@@ -151,7 +152,7 @@ pub fn directory(cmd: DirectoryCommand) -> Result<()> {
                     core.directory.serial()
                 }
             };
-            println!(
+            out!(
                 "Revoked {id}. New directory serial {serial}; members refuse it once they have it."
             );
             Ok(())
@@ -184,7 +185,7 @@ pub fn services(args: ServicesArgs) -> Result<()> {
             runtime()?.block_on(lotse_node::services::publish(&core, file.services))?;
         }
     }
-    println!(
+    out!(
         "Queued an update of {count} services to the KI; it appears in the directory once the KI has it."
     );
     Ok(())
@@ -197,11 +198,11 @@ pub fn outbox(args: OutboxArgs) -> Result<()> {
         Target::Offline(core) => outbox::list(&core, 1000)?,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&records)?);
+        out!("{}", serde_json::to_string_pretty(&records)?);
         return Ok(());
     }
     if records.is_empty() {
-        println!("No outgoing messages.");
+        out!("No outgoing messages.");
     }
     for r in records {
         let state = match &r.state {
@@ -219,7 +220,7 @@ pub fn outbox(args: OutboxArgs) -> Result<()> {
             DeliveryState::Delivered { at, .. } => format!("delivered {at}"),
             DeliveryState::Expired { at, .. } => format!("expired {at}"),
         };
-        println!(
+        out!(
             "{} {:?} to {} — {state}",
             r.message_id,
             r.kind,

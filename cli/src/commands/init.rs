@@ -64,19 +64,19 @@ pub fn init(args: InitArgs) -> Result<()> {
     };
     let rt = runtime()?;
     let report = rt.block_on(init_node(&dir, &opts))?;
-    println!("Created node {:?} in {}", opts.name, dir.root().display());
-    println!("  node id:     {}", report.node_id);
-    println!("  fingerprint: {}", report.fingerprint);
+    out!("Created node {:?} in {}", opts.name, dir.root().display());
+    out!("  node id:     {}", report.node_id);
+    out!("  fingerprint: {}", report.fingerprint);
     if let Some(password) = &report.first_admin.password {
-        println!(
+        out!(
             "First admin user: {} / password: {password} (shown once; change it after signing in)",
             report.first_admin.user.username
         );
     }
     if let Some(a) = report.authority {
-        println!("  directory authority key: {a}");
-        println!("  authority fingerprint:   {}", a.fingerprint());
-        println!(
+        out!("  directory authority key: {a}");
+        out!("  authority fingerprint:   {}", a.fingerprint());
+        out!(
             "This is the KI's directory node. Start it with: lotse run --data-dir {}",
             dir.root().display()
         );
@@ -102,15 +102,15 @@ pub fn join(args: JoinArgs) -> Result<()> {
 fn join_with(dir: &DataDir, invitation: &Invitation, rt: &tokio::runtime::Runtime) -> Result<()> {
     let core = Core::open(dir.clone())?;
     let serial = rt.block_on(lotse_node::join::join(&core, invitation))?;
-    println!(
+    out!(
         "Joined the network as {:?} (directory serial {serial}).",
         invitation.agency_name
     );
-    println!(
+    out!(
         "  directory authority fingerprint: {}",
         invitation.authority.fingerprint()
     );
-    println!(
+    out!(
         "Compare this fingerprint with the KI by phone, then start the node: lotse run --data-dir {}",
         dir.root().display()
     );

@@ -48,9 +48,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     runtime()?.block_on(async move {
         let core = Core::open(dir)?;
         let node = lotse_node::node::start(core.clone(), axum_extra_routes(core)).await?;
-        println!(
+        out!(
             "Lotse node {:?} is running: web and API at http://{}, QUIC at {}. Stop with Ctrl-C.",
-            node.core.config.name, node.http_addr, node.quic_addr
+            node.core.config.name,
+            node.http_addr,
+            node.quic_addr
         );
         wait_for_signal().await;
         node.shutdown().await;

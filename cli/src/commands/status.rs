@@ -26,39 +26,42 @@ pub fn status(args: StatusArgs) -> Result<()> {
         Target::Offline(core) => (node_status(&core)?, false),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        out!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(());
     }
-    println!(
+    out!(
         "{} ({})",
         s.name,
         if running { "running" } else { "stopped" }
     );
-    println!("  node id:      {}", s.node_id);
-    println!("  fingerprint:  {}", s.fingerprint);
+    out!("  node id:      {}", s.node_id);
+    out!("  fingerprint:  {}", s.fingerprint);
     match (&s.authority, &s.authority_fingerprint) {
         (Some(a), Some(fp)) => {
-            println!("  authority:    {a}");
-            println!("  authority fingerprint: {fp}");
+            out!("  authority:    {a}");
+            out!("  authority fingerprint: {fp}");
         }
-        _ => println!("  not joined to a network yet: run `lotse join`"),
+        _ => out!("  not joined to a network yet: run `lotse join`"),
     }
-    println!(
+    out!(
         "  directory:    serial {}, {} active members",
-        s.directory_serial, s.members
+        s.directory_serial,
+        s.members
     );
-    println!(
+    out!(
         "  outbox:       {} waiting, {} delivered, {} expired",
-        s.outbox_queued, s.outbox_delivered, s.outbox_expired
+        s.outbox_queued,
+        s.outbox_delivered,
+        s.outbox_expired
     );
     if !s.invitations.is_empty() {
-        println!("  invitations:");
+        out!("  invitations:");
         for i in &s.invitations {
             let state = match (&i.used_by, &i.used_at) {
                 (Some(node), Some(at)) => format!("used {at} by {}", node.fingerprint()),
                 _ => format!("open until {}", i.expires_at),
             };
-            println!(
+            out!(
                 "    - {} ({}): {state}",
                 i.agency_name,
                 i.agency_kind.as_str()

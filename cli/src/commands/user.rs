@@ -89,10 +89,8 @@ fn password_from_stdin() -> Result<Option<String>> {
 
 fn print_password(username: &str, password: Option<&str>) {
     if let Some(p) = password {
-        println!("Password for {username}: {p}");
-        println!(
-            "(shown once; hand it over in person or by phone, and change it after signing in)"
-        );
+        out!("Password for {username}: {p}");
+        out!("(shown once; hand it over in person or by phone, and change it after signing in)");
     }
 }
 
@@ -122,9 +120,11 @@ pub fn user(cmd: UserCommand) -> Result<()> {
                     password,
                 ))?,
             };
-            println!(
+            out!(
                 "Added user {} ({}) as {}.",
-                made.user.username, made.user.display_name, made.user.role
+                made.user.username,
+                made.user.display_name,
+                made.user.role
             );
             print_password(&made.user.username, made.password.as_deref());
             Ok(())
@@ -135,14 +135,14 @@ pub fn user(cmd: UserCommand) -> Result<()> {
                 Target::Offline(core) => users::list_users(&core)?,
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                out!("{}", serde_json::to_string_pretty(&list)?);
                 return Ok(());
             }
             if list.is_empty() {
-                println!("No users. Add one with `lotse user add`.");
+                out!("No users. Add one with `lotse user add`.");
             }
             for u in list {
-                println!(
+                out!(
                     "{:<24} {:<13} {}{}",
                     u.username,
                     u.role.as_str(),
@@ -154,7 +154,7 @@ pub fn user(cmd: UserCommand) -> Result<()> {
         }
         UserCommand::Disable { data_dir, username } => {
             let u = change(&data_dir, &username, "disable")?;
-            println!(
+            out!(
                 "Disabled {}: they can no longer sign in; their sessions and API tokens have ended.",
                 u.username
             );
@@ -162,7 +162,7 @@ pub fn user(cmd: UserCommand) -> Result<()> {
         }
         UserCommand::Enable { data_dir, username } => {
             let u = change(&data_dir, &username, "enable")?;
-            println!("Enabled {}.", u.username);
+            out!("Enabled {}.", u.username);
             Ok(())
         }
         UserCommand::ResetPassword { data_dir, username } => {
@@ -185,7 +185,7 @@ pub fn user(cmd: UserCommand) -> Result<()> {
                     ResetPasswordResponse { user, password }
                 }
             };
-            println!(
+            out!(
                 "Set a new password for {}; their sessions have ended.",
                 done.user.username
             );
