@@ -59,6 +59,8 @@ pub struct Core {
     pub outbox_notify: Notify,
     /// Serialises directory publication on the KI node.
     pub publish_lock: tokio::sync::Mutex<()>,
+    /// Wakes the KI's push of a newly published directory to the members.
+    pub directory_published: Notify,
     /// Serialises in-order application of received messages.
     pub apply_lock: tokio::sync::Mutex<()>,
     /// What received messages do.
@@ -107,6 +109,7 @@ impl Core {
             directory,
             outbox_notify: Notify::new(),
             publish_lock: tokio::sync::Mutex::new(()),
+            directory_published: Notify::new(),
             apply_lock: tokio::sync::Mutex::new(()),
             applier,
             delivered: tokio::sync::broadcast::channel(DELIVERED_BUFFER).0,

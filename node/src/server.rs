@@ -41,6 +41,9 @@ impl Handler for NodeHandler {
                     crate::inbox::receive_batch(&self.core, peer, &body).await
                 }
                 RequestKind::FetchDirectory => self.fetch_directory(&body),
+                RequestKind::OfferDirectory => {
+                    crate::directory::sync::take_offer(&self.core, peer, &body).await
+                }
             }
         })
     }

@@ -17,6 +17,7 @@ use lotse_node::store::{Batch, Space};
 use lotse_node::transport::Transport;
 use lotse_node::transport::frame::{self, RequestKind, Status};
 use lotse_node::transport::tls::PeerPolicy;
+use lotse_protocol::codec;
 use lotse_protocol::directory::AgencyKind;
 use lotse_protocol::payload::Payload;
 use lotse_protocol::receipt;
@@ -193,6 +194,64 @@ async fn revoked_member_can_neither_connect_nor_deliver() {
         result.is_err(),
         "a revoked node must not complete a handshake: {result:?}"
     );
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ki_pushes_a_revocation_to_every_member_at_once() {
+    let mut net = TestNet::recording(3).await;
+    // The members poll once an hour: only the KI's push can bring the news in time.
+    for node in &mut net.agencies {
+        node.stop().await;
+        let mut config = node.dir.load_config().unwrap();
+        config.delivery.directory_sync_ms = 3_600_000;
+        node.dir.save_config(&config).unwrap();
+        node.start().await;
+    }
+    let (a, b, c) = (
+        net.agency(0).core().clone(),
+        net.agency(1).core().clone(),
+        net.agency(2).core().clone(),
+    );
+    let serial = a.directory.serial();
+    lotse_node::directory::authority::revoke(net.ki.core(), c.id)
+        .await
+        .unwrap();
+    for (name, node) in [("A", &a), ("B", &b), ("C (the revoked one)", &c)] {
+        let node = node.clone();
+        wait_for(&format!("{name} has the new snapshot"), 10, move || {
+            let node = node.clone();
+            async move { node.directory.serial() > serial }
+        })
+        .await;
+    }
+    assert!(!a.directory.is_active(&c.id));
+    assert!(!c.directory.is_active(&c.id), "C knows it was revoked");
+
+    // Offers that are not newer, forged or malformed change nothing.
+    let a_raw = raw_transport(a.datadir.load_keys().unwrap().node);
+    let current = b.directory.current().unwrap().signed.clone();
+    let serial_now = b.directory.serial();
+    let offer = |body: Vec<u8>| {
+        let (a_raw, b_id, addrs) = (&a_raw, b.id, addresses(&a, &b.id));
+        async move {
+            a_raw
+                .request(b_id, &addrs, RequestKind::OfferDirectory, &body)
+                .await
+                .unwrap()
+        }
+    };
+    let same = offer(codec::encode(&current)).await;
+    assert_eq!(same.status, Status::NotNewer);
+    let mut forged = current.clone();
+    let last = forged.bytes.len() - 1;
+    forged.bytes[last] ^= 0x01;
+    let r = offer(codec::encode(&forged)).await;
+    assert_eq!(r.status, Status::Rejected);
+    assert!(r.reason().contains("signature"), "{}", r.reason());
+    let r = offer(b"no directory".to_vec()).await;
+    assert_eq!(r.status, Status::Rejected);
+    assert_eq!(b.directory.serial(), serial_now);
     net.shutdown().await;
 }
 

@@ -105,6 +105,7 @@ pub async fn publish_initial(core: &Core) -> Result<SignedDirectory, AuthorityEr
     };
     let signed = content.sign(key);
     core.directory.accept(core.store.as_ref(), &signed).await?;
+    core.directory_published.notify_one();
     Ok(signed)
 }
 
@@ -134,6 +135,7 @@ async fn publish(
         core.store.commit(extra)?;
     }
     core.directory.accept(core.store.as_ref(), &signed).await?;
+    core.directory_published.notify_one();
     Ok(signed)
 }
 

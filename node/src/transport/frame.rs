@@ -28,6 +28,8 @@ pub enum RequestKind {
     Join = 3,
     /// Store these envelopes (a batch body) and answer with one signed receipt for all.
     DeliverBatch = 4,
+    /// Take this signed directory if it is newer (the KI pushes each new snapshot).
+    OfferDirectory = 5,
 }
 
 impl RequestKind {
@@ -37,6 +39,7 @@ impl RequestKind {
             Self::FetchDirectory,
             Self::Join,
             Self::DeliverBatch,
+            Self::OfferDirectory,
         ]
         .into_iter()
         .find(|k| *k as u8 == b)
@@ -47,6 +50,7 @@ impl RequestKind {
             RequestKind::Deliver | RequestKind::Join => limits::MAX_ENVELOPE_BYTES,
             RequestKind::FetchDirectory => 8,
             RequestKind::DeliverBatch => limits::MAX_BATCH_BYTES,
+            RequestKind::OfferDirectory => limits::MAX_DIRECTORY_BYTES + 1024,
         }
     }
 }
