@@ -7,7 +7,8 @@
 //! --directory` for the KI, `lotse invite`, `lotse init --join` for two agencies, `lotse
 //! user add` for their staff. Then worker threads drive the JSON API (sign in, create
 //! referrals at agency A, accept them and report progress at agency B, add notes at A)
-//! while a chaos thread kills A and B with SIGKILL at random moments and restarts them.
+//! while a chaos thread kills A and B (and, every tenth round, the KI) with SIGKILL at
+//! random moments and restarts them.
 //!
 //! Every API call is recorded as acknowledged (a 2xx answer), refused (nothing was sent:
 //! connection refused, or a 4xx that writes nothing) or unknown (the request went out and
@@ -18,7 +19,8 @@
 //!   at its recipient and exactly once at its sender;
 //! - no message exists twice anywhere (unknown calls included: at most once);
 //! - every outbox entry is delivered, nothing waits in an inbox or the pending queue;
-//! - both ends agree on every referral's status.
+//! - both ends agree on every referral's status;
+//! - the KI's directory still lists both agencies as active members.
 //!
 //! The schedule comes from a seeded RNG; the seed is printed, and `LOTSE_TORTURE_SEED`
 //! replays a schedule (the same kill gaps and victims; the operating system's timing still
@@ -917,16 +919,26 @@ struct Chaos {
     slowest_restart: Duration,
 }
 
-fn chaos(shared: &Shared, a: &Mutex<NodeProcess>, b: &Mutex<NodeProcess>) -> Chaos {
+fn chaos(
+    shared: &Shared,
+    ki: &Mutex<NodeProcess>,
+    a: &Mutex<NodeProcess>,
+    b: &Mutex<NodeProcess>,
+) -> Chaos {
     let config = &shared.config;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut kills = 0;
+    let mut round = 0u32;
     let mut slowest = Duration::ZERO;
     while kills < config.kills && Instant::now() < shared.deadline {
         let gap = rng.gen_range(config.kill_gap_ms.0..=config.kill_gap_ms.1);
         std::thread::sleep(Duration::from_millis(gap));
         let roll = rng.gen_range(0..100);
+        // Every tenth round (the 5th, 15th, ...) kills the KI: it holds no case data, but
+        // its directory must survive too, and the agencies must carry on without it.
+        round += 1;
         let victims: Vec<&Mutex<NodeProcess>> = match roll {
+            _ if round % 10 == 5 => vec![ki],
             0..45 => vec![a],
             45..90 => vec![b],
             _ => vec![a, b],
@@ -1281,9 +1293,7 @@ pub fn run(bin: &Path, config: &TortureConfig) -> TortureReport {
         began.elapsed().as_secs_f64(),
         root.display()
     );
-    let CliNetwork {
-        mut ki, a, b, b_id, ..
-    } = net;
+    let CliNetwork { ki, a, b, b_id, .. } = net;
     let shared = Arc::new(Shared {
         config: config.clone(),
         sender: UserApi::new(a.http, STAFF[0].0, STAFF[0].2),
@@ -1297,17 +1307,18 @@ pub fn run(bin: &Path, config: &TortureConfig) -> TortureReport {
         chaos_done: AtomicBool::new(false),
         deadline: began + config.deadline,
     });
-    let (a, b) = (Mutex::new(a), Mutex::new(b));
+    let (ki, a, b) = (Mutex::new(ki), Mutex::new(a), Mutex::new(b));
     let load_began = Instant::now();
     let chaos_result = std::thread::scope(|s| {
         for _ in 0..config.workers {
             let shared = shared.clone();
             s.spawn(move || worker(shared));
         }
-        chaos(&shared, &a, &b)
+        chaos(&shared, &ki, &a, &b)
     });
     let load_secs = load_began.elapsed().as_secs_f64();
-    let (mut a, mut b) = (
+    let (mut ki, mut a, mut b) = (
+        ki.into_inner().unwrap_or_else(|p| p.into_inner()),
         a.into_inner().unwrap_or_else(|p| p.into_inner()),
         b.into_inner().unwrap_or_else(|p| p.into_inner()),
     );
@@ -1340,7 +1351,17 @@ pub fn run(bin: &Path, config: &TortureConfig) -> TortureReport {
         Core::open(DataDir::new(&node.dir))
             .unwrap_or_else(|e| panic!("{} does not open after the torture: {e}", node.name))
     };
-    let (core_a, core_b) = (open(&a), open(&b));
+    let (core_ki, core_a, core_b) = (open(&ki), open(&a), open(&b));
+    // The KI's directory survived its kills: both agencies are still active members.
+    for (name, core) in [("A", &core_a), ("B", &core_b)] {
+        if !core_ki.directory.is_active(&core.id) {
+            failures.push(format!(
+                "the KI's directory lost agency {name} (serial {})",
+                core_ki.directory.serial()
+            ));
+        }
+    }
+    drop(core_ki);
     let (view_a, view_b) = (
         view(&core_a, &mut failures, "A"),
         view(&core_b, &mut failures, "B"),
