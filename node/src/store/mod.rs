@@ -35,7 +35,8 @@ pub enum Space {
     Referrals,
     /// Referral timeline events.
     Events,
-    /// Per-referral data keys (erasure deletes the key).
+    /// Which slot of the case key file holds each referral's key (the key itself is
+    /// outside the store, so erasure can destroy it).
     CaseKeys,
     /// Encrypted case data.
     CaseData,
