@@ -248,8 +248,14 @@ async fn round(
                         messages.remove(id);
                     }
                 }
-                if let Some(count) = lock(&flight.batches).get_mut(&recipient) {
-                    *count = count.saturating_sub(1);
+                {
+                    let mut batches = lock(&flight.batches);
+                    if let Some(count) = batches.get_mut(&recipient) {
+                        *count = count.saturating_sub(1);
+                        if *count == 0 {
+                            batches.remove(&recipient);
+                        }
+                    }
                 }
                 drop(permit);
                 // The next round may have work that waited for this slot.
