@@ -284,11 +284,10 @@ fn answer(core: &Core, peer: NodeId, payload: Payload) -> Response {
 
 /// Applies what is ready for each (referral, sender) pair under one lock.
 ///
-/// Application is not flushed: it tells no one anything. Each message's application
-/// (its writes, the inbox entry's removal, the sequence counter, the audit entry) is one
-/// atomic commit, so a crash either keeps it or leaves the message in the inbox, where
-/// [`recover`] applies it again at the next start. Whatever acknowledges something later
-/// (an API answer, a receipt, an erasure) flushes first, and that flush covers this.
+/// Each message's application (its writes, the inbox entry's removal, the sequence
+/// counter, the audit entry) is one atomic commit, flushed by the audit log before the
+/// next one; a crash either keeps it or leaves the message in the inbox, where [`recover`]
+/// applies it again at the next start.
 async fn apply_pairs(core: &Core, pairs: &[(ReferralId, NodeId)]) -> Result<usize, StoreError> {
     let _guard = core.apply_lock.lock().await;
     let mut applied = 0;

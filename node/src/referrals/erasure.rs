@@ -65,8 +65,7 @@ pub async fn settle(core: &Core) -> Result<usize, crate::outbox::SendError> {
         };
         let id = ReferralId(raw);
         let owed: Owed = from_json(Space::Meta, &value)?;
-        // The applied withdrawal is durable before its key goes (application does not
-        // flush on its own; a later flush or this one makes it durable).
+        // The applied withdrawal is durable before its key goes.
         core.store.flush().await?;
         vault(core)
             .destroy(&id)
