@@ -262,12 +262,18 @@ fn stage(
     Ok(head.map(|(raw, _)| raw))
 }
 
-async fn append(store: &dyn Store, batch: Batch, new: NewEntry<'_>) -> Result<(), StoreError> {
+async fn append(
+    store: &dyn Store,
+    batch: Batch,
+    new: NewEntry<'_>,
+    durable: Durable,
+) -> Result<(), StoreError> {
     for _ in 0..MAX_ATTEMPTS {
         let mut attempt = batch.clone();
         let before = stage(store, &mut attempt, &new)?;
         match store.commit(attempt) {
-            Ok(()) => return store.flush().await,
+            Ok(()) if durable == Durable::Now => return store.flush().await,
+            Ok(()) => return Ok(()),
             Err(StoreError::Conflict) => {
                 // Lost the race for the head: try again on the new head. If the head did
                 // not move, one of the caller's own guards failed: that is theirs to handle.
@@ -280,6 +286,31 @@ async fn append(store: &dyn Store, batch: Batch, new: NewEntry<'_>) -> Result<()
         }
     }
     Err(StoreError::Conflict)
+}
+
+/// Whether [`append`] flushes before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durable {
+    /// Flush: the caller is about to tell someone.
+    Now,
+    /// The caller flushes later, before it tells anyone.
+    ByCaller,
+}
+
+fn new_entry<'a>(
+    core: &Core,
+    actor: &'a str,
+    action: &'a str,
+    referral: Option<ReferralId>,
+    detail: &'a str,
+) -> NewEntry<'a> {
+    NewEntry {
+        at: core.clock.now(),
+        actor,
+        action,
+        referral,
+        detail,
+    }
 }
 
 /// Appends one entry and flushes it to disk before returning.
@@ -305,18 +336,23 @@ pub async fn commit_with(
     referral: Option<ReferralId>,
     detail: &str,
 ) -> Result<(), StoreError> {
-    append(
-        core.store.as_ref(),
-        batch,
-        NewEntry {
-            at: core.clock.now(),
-            actor,
-            action,
-            referral,
-            detail,
-        },
-    )
-    .await
+    let entry = new_entry(core, actor, action, referral, detail);
+    append(core.store.as_ref(), batch, entry, Durable::Now).await
+}
+
+/// Like [`commit_with`], without the flush: the caller flushes once for several of these
+/// (the messages of one received batch). A crash before that flush loses the entry together
+/// with the writes it records, never one without the other.
+pub async fn commit_with_unflushed(
+    core: &Core,
+    batch: Batch,
+    actor: &str,
+    action: &str,
+    referral: Option<ReferralId>,
+    detail: &str,
+) -> Result<(), StoreError> {
+    let entry = new_entry(core, actor, action, referral, detail);
+    append(core.store.as_ref(), batch, entry, Durable::ByCaller).await
 }
 
 /// Checks the whole log: every entry present, unchanged and chained, and the head matching
@@ -412,6 +448,7 @@ mod tests {
                     referral: Some(ReferralId([i as u8; 16])),
                     detail: &format!("step {i}"),
                 },
+                Durable::Now,
             )
             .await
             .unwrap();
@@ -468,6 +505,7 @@ mod tests {
                             referral: None,
                             detail: "",
                         },
+                        Durable::Now,
                     )
                     .await
                     .unwrap();
@@ -585,6 +623,7 @@ mod tests {
                 referral: None,
                 detail: "",
             },
+            Durable::Now,
         )
         .await;
         assert!(matches!(r, Err(StoreError::Conflict)));

@@ -285,9 +285,9 @@ fn answer(core: &Core, peer: NodeId, payload: Payload) -> Response {
 /// Applies what is ready for each (referral, sender) pair under one lock.
 ///
 /// Each message's application (its writes, the inbox entry's removal, the sequence
-/// counter, the audit entry) is one atomic commit, flushed by the audit log before the
-/// next one; a crash either keeps it or leaves the message in the inbox, where [`recover`]
-/// applies it again at the next start.
+/// counter, the audit entry) is one atomic commit, and one flush at the end covers them
+/// all; a crash either keeps a message's application or leaves the message in the inbox,
+/// where [`recover`] applies it again at the next start.
 async fn apply_pairs(core: &Core, pairs: &[(ReferralId, NodeId)]) -> Result<usize, StoreError> {
     let _guard = core.apply_lock.lock().await;
     let mut applied = 0;
@@ -295,6 +295,7 @@ async fn apply_pairs(core: &Core, pairs: &[(ReferralId, NodeId)]) -> Result<usiz
         applied += apply_locked(core, *referral, *sender).await?;
     }
     if applied > 0 {
+        core.store.flush().await?;
         core.applier.settle(core).await;
     }
     Ok(applied)
@@ -358,7 +359,7 @@ async fn apply_locked(
         // The node writes case content here: the audit entry commits with it, atomically.
         let action = format!("message.{kind}");
         let detail = format!("from {}, #{next}: {outcome}", sender.fingerprint());
-        let audited = crate::audit::commit_with(
+        let audited = crate::audit::commit_with_unflushed(
             core,
             batch,
             crate::audit::SYSTEM,
@@ -367,7 +368,12 @@ async fn apply_locked(
             &detail,
         );
         match audited.await {
-            Ok(()) => applied += 1,
+            Ok(()) => {
+                applied += 1;
+                // Without a flush per message this loop would not give way; let the
+                // sending side and other requests run between messages.
+                tokio::task::yield_now().await;
+            }
             // A local action changed the referral meanwhile: apply again on fresh data.
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e),
