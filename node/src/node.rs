@@ -167,6 +167,8 @@ impl RunningNode {
         if let Err(e) = self.core.store.flush().await {
             tracing::error!(error = %e, "final flush failed");
         }
+        let vault = self.core.vault.clone();
+        let _ = tokio::task::spawn_blocking(move || vault.wait_for_refill()).await;
         // Short-lived tasks (a connection being torn down) may still hold the endpoint;
         // wait until they let go, so a restart in the same process finds the port free.
         let transport = self.transport;

@@ -38,7 +38,10 @@ use crate::store::{Batch, Space, Store, StoreError};
 /// Bytes per slot: key (32), check (16), reserved (16, zero).
 const SLOT: usize = 64;
 /// Keys written and synced at once when the pool runs dry.
-const POOL_REFILL: usize = 256;
+const POOL_REFILL: usize = 1024;
+/// Below this many pool keys, a refill starts in the background, so that creating a
+/// referral seldom waits for a sync.
+const POOL_LOW: usize = 256;
 /// Domain separation of the slot check.
 const CHECK_LABEL: &[u8] = b"lotse/case-key/v2\0";
 
@@ -70,6 +73,10 @@ struct Slots {
     keys: HashMap<ReferralId, Slot>,
     /// Written and synced, not yet handed out.
     pool: Vec<Slot>,
+    /// A background refill is under way.
+    refilling: bool,
+    /// The thread of the last background refill.
+    refill_thread: Option<std::thread::JoinHandle<()>>,
     /// Slots in the file.
     len: u64,
 }
@@ -170,9 +177,9 @@ impl Vault {
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes and syncs a new batch of pool keys.
-    fn refill(&self, slots: &mut Slots) -> Result<(), VaultError> {
-        let first = slots.len;
+    /// Writes and syncs `POOL_REFILL` new keys into the slots from `first` on (reserved by
+    /// the caller); returns them, lowest index last.
+    fn write_keys(file: &File, first: u64) -> Result<Vec<Slot>, VaultError> {
         let mut raw = Zeroizing::new(vec![0u8; POOL_REFILL * SLOT]);
         let mut fresh = Vec::with_capacity(POOL_REFILL);
         for (i, chunk) in raw.chunks_mut(SLOT).enumerate() {
@@ -182,13 +189,50 @@ impl Vault {
             chunk[32..48].copy_from_slice(&check(index, key.as_ref()));
             fresh.push(Slot { index, key });
         }
-        self.file.write_all_at(&raw, first * SLOT as u64)?;
-        self.file.sync_data()?;
-        slots.len += POOL_REFILL as u64;
+        file.write_all_at(&raw, first * SLOT as u64)?;
+        file.sync_data()?;
         // Handed out lowest first.
         fresh.reverse();
-        slots.pool.extend(fresh);
-        Ok(())
+        Ok(fresh)
+    }
+
+    /// Reserves the next `POOL_REFILL` slots.
+    fn reserve(slots: &mut Slots) -> u64 {
+        let first = slots.len;
+        slots.len += POOL_REFILL as u64;
+        first
+    }
+
+    /// Starts a refill on its own thread (the sync takes a while) unless one runs.
+    fn refill_in_background(&self, slots: &mut Slots) {
+        if slots.refilling {
+            return;
+        }
+        slots.refilling = true;
+        let first = Self::reserve(slots);
+        let vault = self.clone();
+        slots.refill_thread = Some(std::thread::spawn(move || {
+            let written = Self::write_keys(&vault.file, first);
+            let mut slots = vault.lock();
+            slots.refilling = false;
+            match written {
+                // Below the keys still in the pool, which go first.
+                Ok(fresh) => {
+                    slots.pool.splice(0..0, fresh);
+                }
+                // The next one tries again; unused written slots are zeroed at start.
+                Err(e) => tracing::error!(error = %e, "could not write case keys ahead"),
+            }
+        }));
+    }
+
+    /// Waits for a background refill to finish (before the node's files are handed to a
+    /// new process or a new `Vault`).
+    pub fn wait_for_refill(&self) {
+        let thread = self.lock().refill_thread.take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
     }
 
     /// Gives referral `id` its key (idempotent) and adds the row that claims it to `batch`:
@@ -200,9 +244,15 @@ impl Vault {
             Some(slot) => slot.index,
             None => {
                 if slots.pool.is_empty() {
-                    self.refill(&mut slots)?;
+                    // Nothing ahead: write keys now, while the caller waits.
+                    let first = Self::reserve(&mut slots);
+                    let fresh = Self::write_keys(&self.file, first)?;
+                    slots.pool.extend(fresh);
                 }
                 let slot = slots.pool.pop().ok_or(VaultError::Damaged)?;
+                if slots.pool.len() < POOL_LOW {
+                    self.refill_in_background(&mut slots);
+                }
                 let index = slot.index;
                 slots.keys.insert(*id, slot);
                 index
@@ -341,6 +391,29 @@ mod tests {
         let mut batch = Batch::new();
         again.create(&third, &mut batch).unwrap();
         assert_ne!(key_bytes(&again, &third), key_bytes(&again, &other));
+    }
+
+    #[test]
+    fn keys_across_background_refills_are_distinct_and_survive_a_restart() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("case-keys");
+        let store = SledStore::open(&tmp.path().join("store")).unwrap();
+        let vault = Vault::load(&path, &store).unwrap();
+        let ids: Vec<ReferralId> = (0..3 * POOL_REFILL).map(|_| ReferralId::random()).collect();
+        let mut batch = Batch::new();
+        for id in &ids {
+            vault.create(id, &mut batch).unwrap();
+        }
+        store.commit(batch).unwrap();
+        let keys: Vec<Vec<u8>> = ids.iter().map(|id| key_bytes(&vault, id)).collect();
+        let distinct: HashSet<&Vec<u8>> = keys.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "a key was handed out twice");
+        vault.wait_for_refill();
+        drop(vault);
+        let again = Vault::load(&path, &store).unwrap();
+        for (id, key) in ids.iter().zip(&keys) {
+            assert_eq!(&key_bytes(&again, id), key);
+        }
     }
 
     #[test]
