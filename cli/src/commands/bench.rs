@@ -155,8 +155,8 @@ pub struct Floors {
     pub durable_write: Percentiles,
     /// Durable writes per second with the same concurrency (flushes grouped).
     pub durable_writes_per_sec: f64,
-    /// Handing one referral its case key from the pool of synced keys (one sync per 256
-    /// keys, when the pool runs dry).
+    /// Handing one referral its case key from the pool of keys written and synced ahead
+    /// (in bulk, on a background thread when the pool runs low).
     pub case_key_create: Percentiles,
 }
 
@@ -1019,7 +1019,7 @@ fn print_text(r: &BenchReport) {
             f.durable_writes_per_sec
         );
         out!(
-            "  case key from the synced pool (a sync per 256 keys): {}",
+            "  case key from the synced pool (keys written ahead in bulk): {}",
             pct(&f.case_key_create)
         );
         let mut ratios: Vec<_> = r.ratios.iter().collect();
