@@ -262,17 +262,11 @@ fn stage(
     Ok(head.map(|(raw, _)| raw))
 }
 
-async fn append(
-    store: &dyn Store,
-    batch: Batch,
-    new: NewEntry<'_>,
-    durable: Durable,
-) -> Result<(), StoreError> {
+async fn append(store: &dyn Store, batch: Batch, new: NewEntry<'_>) -> Result<(), StoreError> {
     for _ in 0..MAX_ATTEMPTS {
         let mut attempt = batch.clone();
         let before = stage(store, &mut attempt, &new)?;
         match store.commit(attempt) {
-            Ok(()) if durable == Durable::Now => return store.flush().await,
             Ok(()) => return Ok(()),
             Err(StoreError::Conflict) => {
                 // Lost the race for the head: try again on the new head. If the head did
@@ -286,31 +280,6 @@ async fn append(
         }
     }
     Err(StoreError::Conflict)
-}
-
-/// Whether [`append`] flushes before it returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Durable {
-    /// Flush: the caller is about to tell someone.
-    Now,
-    /// The caller flushes later, before it tells anyone.
-    ByCaller,
-}
-
-fn new_entry<'a>(
-    core: &Core,
-    actor: &'a str,
-    action: &'a str,
-    referral: Option<ReferralId>,
-    detail: &'a str,
-) -> NewEntry<'a> {
-    NewEntry {
-        at: core.clock.now(),
-        actor,
-        action,
-        referral,
-        detail,
-    }
 }
 
 /// Appends one entry and flushes it to disk before returning.
@@ -336,8 +305,8 @@ pub async fn commit_with(
     referral: Option<ReferralId>,
     detail: &str,
 ) -> Result<(), StoreError> {
-    let entry = new_entry(core, actor, action, referral, detail);
-    append(core.store.as_ref(), batch, entry, Durable::Now).await
+    commit_with_unflushed(core, batch, actor, action, referral, detail).await?;
+    core.store.flush().await
 }
 
 /// Like [`commit_with`], without the flush: the caller flushes once for several of these
@@ -351,8 +320,14 @@ pub async fn commit_with_unflushed(
     referral: Option<ReferralId>,
     detail: &str,
 ) -> Result<(), StoreError> {
-    let entry = new_entry(core, actor, action, referral, detail);
-    append(core.store.as_ref(), batch, entry, Durable::ByCaller).await
+    let entry = NewEntry {
+        at: core.clock.now(),
+        actor,
+        action,
+        referral,
+        detail,
+    };
+    append(core.store.as_ref(), batch, entry).await
 }
 
 /// Checks the whole log: every entry present, unchanged and chained, and the head matching
@@ -448,7 +423,6 @@ mod tests {
                     referral: Some(ReferralId([i as u8; 16])),
                     detail: &format!("step {i}"),
                 },
-                Durable::Now,
             )
             .await
             .unwrap();
@@ -505,7 +479,6 @@ mod tests {
                             referral: None,
                             detail: "",
                         },
-                        Durable::Now,
                     )
                     .await
                     .unwrap();
@@ -623,7 +596,6 @@ mod tests {
                 referral: None,
                 detail: "",
             },
-            Durable::Now,
         )
         .await;
         assert!(matches!(r, Err(StoreError::Conflict)));
