@@ -7,6 +7,7 @@
 //! is deliberate: DESIGN.md asks that sled can be swapped if the torture test finds it
 //! loses data.
 
+mod journal;
 mod sled_store;
 
 use std::future::Future;
@@ -66,6 +67,11 @@ impl Space {
         Space::Sessions,
         Space::Audit,
     ];
+
+    /// The space with this tree name.
+    pub fn from_name(name: &str) -> Option<Space> {
+        Space::ALL.into_iter().find(|s| s.name() == name)
+    }
 
     /// The tree name.
     pub fn name(self) -> &'static str {

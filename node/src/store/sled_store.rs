@@ -1,27 +1,43 @@
-//! The sled implementation of [`Store`]: one tree per [`Space`], multi-tree transactions
-//! for batches, and `flush_async` for durability.
+//! The sled implementation of [`Store`]: one tree per [`Space`], batches made atomic by a
+//! redo journal, and `flush_async` for durability.
 //!
 //! sled 0.34 is single-process; a second open of the same directory fails with a lock
 //! error, which we turn into [`StoreError::Locked`] so the CLI can say "the node is
-//! running". Transaction closures may re-run, so they only replay the prepared batch.
+//! running".
+//!
+//! **Atomic batches without sled transactions.** A sled transaction (and a single-tree
+//! `apply_batch`) seals sled's log buffer before and after it, and every sealed buffer is
+//! written and synced on its own by a thread of sled's pool: about two syncs and several
+//! thread hand-offs per commit, whether or not anyone asked for durability. That defeated
+//! grouped flushing and was the largest cost per referral (docs/storage.md, finding 5).
+//! Instead, a commit takes the store's write gate, checks its guards, writes the batch's
+//! redo record ([`super::journal`]) over the previous one in the `journal` tree, and
+//! applies the writes with plain inserts and removes. sled recovers a prefix of its log (it
+//! refuses to recover a log segment whose predecessor was lost), so a crash can cut at
+//! most one batch short: the last one whose record survived, since a record is written
+//! before its batch's writes and after the previous batch's. [`SledStore::open`] applies
+//! that record again before anything else.
+//! Reads take the gate shared, so no reader sees half a batch.
 //!
 //! Flushes are serialised and grouped: at most one `flush_async` runs at a time, and a
 //! caller whose commits were already made durable by a flush that started after them
 //! returns without flushing again (group commit). The crash torture (issue 6) found that
 //! many concurrent `flush_async` calls next to multi-tree transactions deadlock sled
-//! 0.34.7: each flush holds sled's global concurrency-control read lock while it waits for
-//! its log buffer to be written, the transactions queue for the write lock, and the flushes
-//! fill sled's I/O thread pool so the buffer writes that would release them never run (see
-//! docs/storage.md). One flush at a time keeps a thread free for the writes, and grouping
-//! keeps durable throughput up.
+//! 0.34.7 (docs/storage.md, finding 1); one flush at a time keeps a thread of sled's pool
+//! free for the buffer writes.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-
+use super::journal::{self, Write};
 use super::{Batch, Entries, Expect, FlushFuture, Space, Store, StoreError};
+
+/// The tree that holds the redo record of the last batch.
+const JOURNAL_TREE: &str = "journal";
+/// The journal tree's only key.
+const LAST_BATCH: &[u8] = b"last";
 
 /// How often [`SledStore::open`] retries a held lock, 25 ms apart.
 const LOCK_WAIT_TRIES: u32 = 80;
@@ -30,6 +46,9 @@ const LOCK_WAIT_TRIES: u32 = 80;
 pub struct SledStore {
     db: sled::Db,
     trees: BTreeMap<Space, sled::Tree>,
+    journal: sled::Tree,
+    /// Held exclusively while a batch is applied, shared by reads.
+    gate: RwLock<()>,
     /// Commits so far (a commit's number is the value after its increment).
     commits: AtomicU64,
     /// The highest commit number known to be durable; the lock serialises flushes.
@@ -71,22 +90,61 @@ impl SledStore {
         for space in Space::ALL {
             trees.insert(space, db.open_tree(space.name()).map_err(engine)?);
         }
-        Ok(Self {
+        let store = Self {
+            journal: db.open_tree(JOURNAL_TREE).map_err(engine)?,
             db,
             trees,
+            gate: RwLock::new(()),
             commits: AtomicU64::new(0),
             durable: tokio::sync::Mutex::new(0),
-        })
+        };
+        store.finish_interrupted()?;
+        Ok(store)
+    }
+
+    /// Applies the last batch again, in case a crash interrupted it, and makes that durable
+    /// before the store is used. Writing a batch's values a second time is harmless: no
+    /// later batch exists whose writes it could undo.
+    fn finish_interrupted(&self) -> Result<(), StoreError> {
+        let Some(record) = self.journal.get(LAST_BATCH).map_err(engine)? else {
+            return Ok(());
+        };
+        self.apply(&journal::decode(&record)?)?;
+        self.journal.remove(LAST_BATCH).map_err(engine)?;
+        self.db.flush().map_err(engine)?;
+        Ok(())
     }
 
     fn tree(&self, space: Space) -> &sled::Tree {
         // Every space is opened in `open`.
         &self.trees[&space]
     }
+
+    fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
+        for (space, key, value) in writes {
+            let tree = self.tree(*space);
+            match value {
+                Some(v) => tree.insert(key.as_slice(), v.as_slice()),
+                None => tree.remove(key.as_slice()),
+            }
+            .map_err(engine)?;
+        }
+        Ok(())
+    }
+
+    fn read_gate(&self) -> RwLockReadGuard<'_, ()> {
+        // The gate guards no data of its own, so a panic elsewhere cannot poison it.
+        self.gate.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_gate(&self) -> RwLockWriteGuard<'_, ()> {
+        self.gate.write().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Store for SledStore {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let _gate = self.read_gate();
         Ok(self
             .tree(space)
             .get(key)
@@ -95,6 +153,7 @@ impl Store for SledStore {
     }
 
     fn scan(&self, space: Space, prefix: &[u8], limit: usize) -> Result<Entries, StoreError> {
+        let _gate = self.read_gate();
         self.tree(space)
             .scan_prefix(prefix)
             .take(limit)
@@ -106,48 +165,30 @@ impl Store for SledStore {
         if batch.ops.is_empty() && batch.guards.is_empty() {
             return Ok(());
         }
-        let mut spaces: Vec<Space> = batch
-            .ops
-            .iter()
-            .map(|(s, _, _)| *s)
-            .chain(batch.guards.iter().map(|(s, _, _)| *s))
-            .collect();
-        spaces.sort();
-        spaces.dedup();
-        let trees: Vec<sled::Tree> = spaces.iter().map(|s| self.tree(*s).clone()).collect();
-        let index = |s: Space| spaces.iter().position(|x| *x == s).unwrap_or(0);
-        let result = sled::Transactional::<()>::transaction(trees.as_slice(), |views| {
-            for (space, key, expect) in &batch.guards {
-                let current = views[index(*space)].get(key)?;
-                let ok = match expect {
-                    Expect::Absent => current.is_none(),
-                    Expect::Value(v) => current.as_deref() == Some(v.as_slice()),
-                };
-                if !ok {
-                    return Err(ConflictableTransactionError::Abort(()));
-                }
+        let _gate = self.write_gate();
+        for (space, key, expect) in &batch.guards {
+            let current = self.tree(*space).get(key).map_err(engine)?;
+            let holds = match expect {
+                Expect::Absent => current.is_none(),
+                Expect::Value(v) => current.as_deref() == Some(v.as_slice()),
+            };
+            if !holds {
+                return Err(StoreError::Conflict);
             }
-            for (space, key, value) in &batch.ops {
-                let view = &views[index(*space)];
-                match value {
-                    Some(v) => {
-                        view.insert(key.as_slice(), v.as_slice())?;
-                    }
-                    None => {
-                        view.remove(key.as_slice())?;
-                    }
-                }
-            }
-            Ok(())
-        });
-        match result {
-            Ok(()) => {
-                self.commits.fetch_add(1, Ordering::SeqCst);
-                Ok(())
-            }
-            Err(TransactionError::Abort(())) => Err(StoreError::Conflict),
-            Err(TransactionError::Storage(e)) => Err(engine(e)),
         }
+        if batch.ops.is_empty() {
+            return Ok(());
+        }
+        // The record replaces the previous batch's: only the last batch can be incomplete.
+        // (A batch of one write would not need it, but then an older record would remain.)
+        self.journal
+            .insert(LAST_BATCH, journal::encode(&batch.ops))
+            .map_err(engine)?;
+        // An error from here on leaves the batch half applied in memory; its record stays,
+        // so the next open completes it.
+        self.apply(&batch.ops)?;
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 
     fn flush(&self) -> FlushFuture<'_> {
@@ -239,6 +280,83 @@ mod tests {
                 .len(),
             64
         );
+    }
+
+    #[tokio::test]
+    async fn a_batch_cut_short_by_a_crash_is_completed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            let mut first = Batch::new();
+            first.put(Space::Outbox, b"a".to_vec(), b"1".to_vec());
+            first.put(Space::Seen, b"a".to_vec(), b"1".to_vec());
+            store.commit(first).unwrap();
+            // What a crash after the record and the first write of the next batch leaves.
+            let interrupted = vec![
+                (Space::Outbox, b"a".to_vec(), Some(b"2".to_vec())),
+                (Space::Inbox, b"b".to_vec(), Some(b"2".to_vec())),
+                (Space::Seen, b"a".to_vec(), None),
+            ];
+            store
+                .journal
+                .insert(LAST_BATCH, journal::encode(&interrupted))
+                .unwrap();
+            store.apply(&interrupted[..1]).unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.get(Space::Outbox, b"a").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(store.get(Space::Inbox, b"b").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(store.get(Space::Seen, b"a").unwrap(), None);
+        assert!(store.journal.is_empty(), "the record is done with");
+        // Re-applying the last complete batch changes nothing.
+        let mut later = Batch::new();
+        later.put(Space::Inbox, b"b".to_vec(), b"3".to_vec());
+        store.commit(later).unwrap();
+        store.flush().await.unwrap();
+        drop(store);
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.get(Space::Inbox, b"b").unwrap(), Some(b"3".to_vec()));
+        assert_eq!(store.get(Space::Outbox, b"a").unwrap(), Some(b"2".to_vec()));
+    }
+
+    #[test]
+    fn a_damaged_journal_record_stops_the_open_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            store
+                .journal
+                .insert(LAST_BATCH, &b"\x01garbage"[..])
+                .unwrap();
+            store.db.flush().unwrap();
+        }
+        let err = SledStore::open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("journal holds a damaged record"), "{err}");
+    }
+
+    #[test]
+    fn a_reader_never_sees_half_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(SledStore::open(dir.path()).unwrap());
+        let writer = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..2_000u32 {
+                    let mut b = Batch::new();
+                    b.put(Space::Events, b"x".to_vec(), i.to_be_bytes().to_vec());
+                    b.put(Space::Events, b"y".to_vec(), i.to_be_bytes().to_vec());
+                    store.commit(b).unwrap();
+                }
+            })
+        };
+        while !writer.is_finished() {
+            let rows = store.scan(Space::Events, b"", 10).unwrap();
+            if rows.len() == 2 {
+                assert_eq!(rows[0].1, rows[1].1, "x and y come from the same batch");
+            }
+        }
+        writer.join().unwrap();
     }
 
     #[tokio::test]
