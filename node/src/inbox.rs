@@ -328,15 +328,22 @@ async fn apply_locked(
         let mut batch = Batch::new();
         let mut outcome = "applied".to_string();
         let mut kind = "unreadable";
-        // Verified when received; the sender may have been revoked since, which does not
-        // undo what it delivered while it was a member.
-        match envelope::open(&bytes, &core.id, &core.encryption, &|s, _| *s == sender) {
-            Ok(opened) => {
+        // Its signature was checked when it was received, before it was stored (the sender
+        // may have been revoked since, which does not undo what it delivered while it was a
+        // member); what it says must still match where it was kept.
+        let in_place = |h: &Header| {
+            h.sender == sender && h.referral_id == Some(referral) && h.sequence == next
+        };
+        match envelope::open_kept(&bytes, &core.id, &core.encryption) {
+            Ok(opened) if in_place(&opened.header) => {
                 kind = kind_name(opened.header.kind);
                 if let Err(reason) = core.applier.apply(core, &opened, &mut batch) {
                     tracing::warn!(referral = %referral, sequence = next, reason = %reason, "message not applied");
                     outcome = format!("not applied: {reason}");
                 }
+            }
+            Ok(_) => {
+                tracing::error!(referral = %referral, "stored envelope does not match its place in the inbox")
             }
             Err(e) => {
                 tracing::error!(referral = %referral, error = %e, "stored envelope unreadable")

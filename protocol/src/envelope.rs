@@ -390,6 +390,24 @@ pub fn open(
     verify(bytes, me, is_known)?.decrypt(identity)
 }
 
+/// Opens an envelope that this node verified with [`verify`] when it arrived and has kept
+/// in its own store since: checks the framing and that it is addressed to this node, then
+/// decrypts. The signature is not checked a second time; a changed ciphertext still fails
+/// age's authentication, and the caller compares the header with where it kept the bytes.
+pub fn open_kept(
+    bytes: &[u8],
+    me: &NodeId,
+    identity: &EncryptionIdentity,
+) -> Result<Opened, OpenError> {
+    let (header, ciphertext) = parse(bytes)?;
+    if &header.recipient != me {
+        return Err(OpenError::WrongRecipient {
+            recipient: header.recipient,
+        });
+    }
+    Verified { header, ciphertext }.decrypt(identity)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,6 +508,31 @@ mod tests {
         assert!(matches!(
             verified.decrypt(&c.enc),
             Err(OpenError::Decrypt(_))
+        ));
+    }
+
+    #[test]
+    fn a_kept_envelope_opens_without_a_second_signature_check_but_not_if_changed() {
+        let (a, b, c) = (node(), node(), node());
+        let bytes = note(&a, &b);
+        let me = b.key.public();
+        let opened = open_kept(&bytes, &me, &b.enc).unwrap();
+        assert_eq!(opened.payload, Payload::Note("Termin steht".into()));
+        assert!(matches!(
+            open_kept(&bytes, &c.key.public(), &c.enc),
+            Err(OpenError::WrongRecipient { .. })
+        ));
+        // A changed byte of the ciphertext fails age's authentication.
+        let mut t = bytes.clone();
+        let last = t.len() - 70;
+        t[last] ^= 1;
+        assert!(matches!(
+            open_kept(&t, &me, &b.enc),
+            Err(OpenError::Decrypt(_))
+        ));
+        assert!(matches!(
+            open_kept(&bytes[..100], &me, &b.enc),
+            Err(OpenError::TooShort { .. })
         ));
     }
 
