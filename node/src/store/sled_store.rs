@@ -9,7 +9,7 @@
 //! `apply_batch`) seals sled's log buffer before and after it, and every sealed buffer is
 //! written and synced on its own by a thread of sled's pool: about two syncs and several
 //! thread hand-offs per commit, whether or not anyone asked for durability. That defeated
-//! grouped flushing and was the largest cost per referral (docs/storage.md, finding 5).
+//! grouped flushing and was the largest cost per referral (docs/storage.md, finding 4).
 //! Instead, a commit takes the store's writer lock, checks its guards, writes the batch's
 //! redo record ([`super::journal`]) over the previous one in the `journal` tree, and
 //! applies the writes with plain inserts and removes. sled recovers a prefix of its log (it
