@@ -338,12 +338,7 @@ pub fn verify<'a>(
     me: &NodeId,
     is_known: &dyn Fn(&NodeId, MessageKind) -> bool,
 ) -> Result<Verified<'a>, OpenError> {
-    let (header, ciphertext) = parse(bytes)?;
-    if &header.recipient != me {
-        return Err(OpenError::WrongRecipient {
-            recipient: header.recipient,
-        });
-    }
+    let (header, ciphertext) = parse_addressed(bytes, me)?;
     if !is_known(&header.sender, header.kind) {
         return Err(OpenError::UnknownSender {
             sender: header.sender,
@@ -399,13 +394,19 @@ pub fn open_kept(
     me: &NodeId,
     identity: &EncryptionIdentity,
 ) -> Result<Opened, OpenError> {
+    let (header, ciphertext) = parse_addressed(bytes, me)?;
+    Verified { header, ciphertext }.decrypt(identity)
+}
+
+/// Framing, header, and that the envelope is addressed to `me`.
+fn parse_addressed<'a>(bytes: &'a [u8], me: &NodeId) -> Result<(Header, &'a [u8]), OpenError> {
     let (header, ciphertext) = parse(bytes)?;
     if &header.recipient != me {
         return Err(OpenError::WrongRecipient {
             recipient: header.recipient,
         });
     }
-    Verified { header, ciphertext }.decrypt(identity)
+    Ok((header, ciphertext))
 }
 
 #[cfg(test)]

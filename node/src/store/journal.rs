@@ -13,10 +13,10 @@ use super::{Space, StoreError};
 const VERSION: u8 = 1;
 
 /// One write of a batch: the key and its new value (`None`: delete).
-pub(super) type Write = (Space, Vec<u8>, Option<Vec<u8>>);
+pub(super) type WriteOp = (Space, Vec<u8>, Option<Vec<u8>>);
 
 /// Encodes the writes of a batch.
-pub(super) fn encode(writes: &[Write]) -> Vec<u8> {
+pub(super) fn encode(writes: &[WriteOp]) -> Vec<u8> {
     let size: usize = writes
         .iter()
         .map(|(s, k, v)| 10 + s.name().len() + k.len() + v.as_ref().map_or(0, Vec::len))
@@ -49,7 +49,7 @@ fn push_len(out: &mut Vec<u8>, len: usize) {
 }
 
 /// Decodes a record written by [`encode`].
-pub(super) fn decode(bytes: &[u8]) -> Result<Vec<Write>, StoreError> {
+pub(super) fn decode(bytes: &[u8]) -> Result<Vec<WriteOp>, StoreError> {
     let mut r = Reader { bytes, at: 0 };
     if r.take(1)? != [VERSION] {
         return Err(corrupt("unknown record version"));
@@ -111,7 +111,7 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
-    fn sample() -> Vec<Write> {
+    fn sample() -> Vec<WriteOp> {
         vec![
             (Space::Outbox, b"m1".to_vec(), Some(b"record".to_vec())),
             (Space::OutboxPending, b"m1".to_vec(), Some(Vec::new())),
@@ -124,7 +124,7 @@ mod tests {
     fn round_trips() {
         let writes = sample();
         assert_eq!(decode(&encode(&writes)).unwrap(), writes);
-        assert_eq!(decode(&encode(&[])).unwrap(), Vec::<Write>::new());
+        assert_eq!(decode(&encode(&[])).unwrap(), Vec::<WriteOp>::new());
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! most one batch short: the last one whose record survived, since a record is written
 //! before its batch's writes and after the previous batch's. [`SledStore::open`] applies
 //! that record again before anything else.
+//!
 //! Reads are not gated: each key is read whole, and a reader may see a batch appear key by
 //! key, in the batch's order, while it is applied. State moves do not rely on what a
 //! reader saw: each is a commit whose guards are checked under the writer lock. (A gate
@@ -35,7 +36,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use super::journal::{self, Write};
+use super::journal::{self, WriteOp};
 use super::{Batch, Entries, Expect, FlushFuture, Space, Store, StoreError};
 
 /// The tree that holds the redo record of the last batch.
@@ -124,7 +125,7 @@ impl SledStore {
         &self.trees[&space]
     }
 
-    fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
+    fn apply(&self, writes: &[WriteOp]) -> Result<(), StoreError> {
         for (space, key, value) in writes {
             let tree = self.tree(*space);
             match value {
