@@ -15,6 +15,10 @@ pub fn key(n: u64) -> Vec<u8> {
 /// The value batch `n` writes: its number repeated, 150 KiB for every tenth batch (sled
 /// keeps values that large outside its log buffers) and 1.5 KiB otherwise.
 pub fn value(n: u64) -> Vec<u8> {
-    let len = if n.is_multiple_of(10) { 150 * 1024 } else { 1536 };
+    let len = if n.is_multiple_of(10) {
+        150 * 1024
+    } else {
+        1536
+    };
     n.to_be_bytes().iter().copied().cycle().take(len).collect()
 }
