@@ -17,6 +17,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// The allocator: mimalloc, without transparent huge pages (with them an idle node's RSS
+/// tripled). The node allocates many short-lived buffers per message (envelopes, store
+/// values); glibc's malloc spent about 13 % of a loaded node's CPU on them
+/// (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Lotse: a federated referral network for social agencies.
 #[derive(Debug, Parser)]
 #[command(name = "lotse", version, about, long_about = None)]
