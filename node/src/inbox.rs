@@ -77,6 +77,15 @@ async fn open_ahead(core: &Core, kept: Vec<(Vec<u8>, Vec<u8>)>) -> OpenedAhead {
     ahead
 }
 
+/// Takes the envelope opened ahead for `key`, if it was opened from exactly `kept`, the
+/// bytes the inbox holds now; otherwise the caller opens `kept` itself.
+fn take_opened(ahead: &mut OpenedAhead, key: &[u8], kept: &[u8]) -> Option<Opened> {
+    match ahead.remove(key) {
+        Some((bytes, opened)) if bytes == kept => Some(opened),
+        _ => None,
+    }
+}
+
 fn in_sequence_key(referral: &ReferralId, sender: &NodeId) -> Vec<u8> {
     let mut k = b"in/".to_vec();
     k.extend_from_slice(referral.as_bytes());
@@ -374,9 +383,9 @@ async fn apply_locked(
         let in_place = |h: &Header| {
             h.sender == sender && h.referral_id == Some(referral) && h.sequence == next
         };
-        let opened = match ahead.remove(&key) {
-            Some((opened_bytes, opened)) if opened_bytes == bytes => Ok(opened),
-            _ => envelope::open_kept(&bytes, &core.id, &core.encryption),
+        let opened = match take_opened(ahead, &key, &bytes) {
+            Some(opened) => Ok(opened),
+            None => envelope::open_kept(&bytes, &core.id, &core.encryption),
         };
         match opened {
             Ok(opened) if in_place(&opened.header) => {
@@ -473,4 +482,48 @@ pub async fn recover(core: &Core) -> Result<usize, StoreError> {
     }
     core.applier.settle(core).await;
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use lotse_protocol::{EncryptionIdentity, NodeKey, Timestamp};
+
+    fn sealed(to: &EncryptionIdentity, me: &NodeKey, referral: ReferralId, text: &str) -> Vec<u8> {
+        let address = Address {
+            message_id: MessageId::random(),
+            recipient: me.public(),
+            created_at: Timestamp(1),
+            referral_id: Some(referral),
+            sequence: 1,
+        };
+        let payload = Payload::Note(text.into());
+        envelope::seal(me, address, &to.recipient(), &payload).unwrap()
+    }
+
+    #[test]
+    fn an_envelope_opened_ahead_is_used_only_for_the_same_bytes() {
+        let (key, identity) = (NodeKey::generate(), EncryptionIdentity::generate());
+        let referral = ReferralId::random();
+        let first = sealed(&identity, &key, referral, "erste Fassung");
+        let second = sealed(&identity, &key, referral, "zweite Fassung");
+        let slot = inbox_key(&referral, &key.public(), 1);
+        let open = |bytes: &[u8]| envelope::open_kept(bytes, &key.public(), &identity).unwrap();
+
+        let mut ahead = OpenedAhead::new();
+        ahead.insert(slot.clone(), (first.clone(), open(&first)));
+        let taken = take_opened(&mut ahead, &slot, &first).unwrap();
+        assert_eq!(taken.header, open(&first).header);
+
+        // The slot now holds other bytes than were opened: the caller must open those.
+        ahead.insert(slot.clone(), (first.clone(), open(&first)));
+        assert!(take_opened(&mut ahead, &slot, &second).is_none());
+        assert!(
+            ahead.is_empty(),
+            "a stale opening is dropped, not kept for later"
+        );
+        assert!(take_opened(&mut ahead, &slot, &first).is_none());
+    }
 }
