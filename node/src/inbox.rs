@@ -486,8 +486,6 @@ pub async fn recover(core: &Core) -> Result<usize, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
-
     use super::*;
     use lotse_protocol::{EncryptionIdentity, NodeKey, Timestamp};
 
