@@ -328,24 +328,58 @@ fn answer(core: &Core, peer: NodeId, payload: Payload) -> Response {
 /// Applies what is ready for each (referral, sender) pair under one lock.
 ///
 /// Each message's application (its writes, the inbox entry's removal, the sequence
-/// counter, the audit entry) is one atomic commit, and one flush at the end covers them
-/// all; a crash either keeps a message's application or leaves the message in the inbox,
-/// where [`recover`] applies it again at the next start.
+/// counter, the audit entry) is one atomic commit, and one flush after the lock is released
+/// covers them all; a crash either keeps a message's application or leaves the message in
+/// the inbox, where [`recover`] applies it again at the next start.
 async fn apply_pairs(
     core: &Core,
     pairs: &[(ReferralId, NodeId)],
     mut ahead: OpenedAhead,
 ) -> Result<usize, StoreError> {
-    let _guard = core.apply_lock.lock().await;
     let mut applied = 0;
-    for (referral, sender) in pairs {
-        applied += apply_locked(core, *referral, *sender, &mut ahead).await?;
+    {
+        let _guard = core.apply_lock.lock().await;
+        let mut pace = Pace::new();
+        for (referral, sender) in pairs {
+            applied += apply_locked(core, *referral, *sender, &mut ahead, &mut pace).await?;
+        }
     }
+    // The lock is not held over the sync: the next batch is applied meanwhile, and the
+    // flushes of several batches group into one.
     if applied > 0 {
         core.store.flush().await?;
-        core.applier.settle(core).await;
+        settle(core).await;
     }
     Ok(applied)
+}
+
+/// Gives way to other tasks once per [`Pace::SLICE`] of work.
+struct Pace {
+    since: std::time::Instant,
+}
+
+impl Pace {
+    /// How long a loop may run before it yields.
+    const SLICE: std::time::Duration = std::time::Duration::from_millis(1);
+
+    fn new() -> Self {
+        Self {
+            since: std::time::Instant::now(),
+        }
+    }
+
+    async fn tick(&mut self) {
+        if self.since.elapsed() >= Self::SLICE {
+            tokio::task::yield_now().await;
+            self.since = std::time::Instant::now();
+        }
+    }
+}
+
+/// Runs the applier's settle step, one at a time.
+async fn settle(core: &Core) {
+    let _guard = core.settle_lock.lock().await;
+    core.applier.settle(core).await;
 }
 
 /// Applies the stored messages of (`referral`, `sender`) that are next in sequence.
@@ -364,6 +398,7 @@ async fn apply_locked(
     referral: ReferralId,
     sender: NodeId,
     ahead: &mut OpenedAhead,
+    pace: &mut Pace,
 ) -> Result<usize, StoreError> {
     let seq_key = in_sequence_key(&referral, &sender);
     let mut applied = 0;
@@ -431,8 +466,10 @@ async fn apply_locked(
             Ok(()) => {
                 applied += 1;
                 // Without a flush per message this loop would not give way; let the
-                // sending side and other requests run between messages.
-                tokio::task::yield_now().await;
+                // sending side and other requests run now and then. Not after every
+                // message: the lock is held meanwhile, so under load each yield would
+                // cost a whole round of the scheduler before the next message.
+                pace.tick().await;
             }
             // A local action changed the referral meanwhile: apply again on fresh data.
             Err(StoreError::Conflict) => continue,
@@ -480,7 +517,7 @@ pub async fn recover(core: &Core) -> Result<usize, StoreError> {
     for (referral, sender) in pairs {
         total += apply_ready(core, referral, sender).await?;
     }
-    core.applier.settle(core).await;
+    settle(core).await;
     Ok(total)
 }
 
