@@ -36,6 +36,19 @@ fn a_small_run_reports_every_message_as_json() {
     // Every message's receipt came back to the sender and was timed.
     assert_eq!(load["end_to_end"]["count"], 48);
     assert!(load["messages_per_sec"].as_f64().unwrap() > 0.0);
+    // The throughput counts until the receiver had applied everything, which is after the
+    // last receipt, so it is never above the receipts-only rate.
+    assert_eq!(load["applied_referrals"], 24);
+    let (wall, applied) = (
+        load["wall_secs"].as_f64().unwrap(),
+        load["applied_secs"].as_f64().unwrap(),
+    );
+    assert!(
+        applied >= wall,
+        "applied after {applied} s, last receipt after {wall} s"
+    );
+    let rate = load["applied_referrals_per_sec"].as_f64().unwrap();
+    assert!(rate > 0.0 && rate <= load["referrals_per_sec"].as_f64().unwrap());
     assert!(load["end_to_end"]["p50_ms"].as_f64().unwrap() > 0.0);
     assert!(report["floors"].is_null() && report["process"].is_null());
     // Measured targets carry a verdict; the closed loop does not claim the p99 target.
