@@ -10,9 +10,9 @@
 //! call that submits it to the moment the signed receipt is stored at the sender; it is
 //! split into the API part (submitted → accepted, durable in the outbox) and the delivery
 //! part (accepted → receipt stored). Throughput counts until the receiver has applied
-//! every message, which it does after its receipt. The nodes share this process, so CPU time and peak RSS
-//! of the load are for all three together; idle RSS and start-to-ready time are measured
-//! on a separate `lotse run` child process.
+//! every message, which it does after its receipt. The nodes share this process, so CPU
+//! time and peak RSS of the load are for all three together; idle RSS and start-to-ready
+//! time are measured on a separate `lotse run` child process.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
