@@ -61,13 +61,9 @@ pub struct Core {
     pub publish_lock: tokio::sync::Mutex<()>,
     /// Wakes the KI's push of a newly published directory to the members.
     pub directory_published: Notify,
-    /// Serialises in-order application of received messages.
+    /// Serialises in-order application of received messages, and the applier's settle
+    /// step after it.
     pub apply_lock: tokio::sync::Mutex<()>,
-    /// Serialises the applier's settle step ([`Applier::settle`]), which runs after the
-    /// applied messages were flushed, outside the apply lock.
-    ///
-    /// [`Applier::settle`]: crate::inbox::Applier::settle
-    pub settle_lock: tokio::sync::Mutex<()>,
     /// What received messages do.
     pub applier: Arc<dyn Applier>,
     /// Announces every outgoing message whose receipt was stored (for `lotse bench` and
@@ -116,7 +112,6 @@ impl Core {
             publish_lock: tokio::sync::Mutex::new(()),
             directory_published: Notify::new(),
             apply_lock: tokio::sync::Mutex::new(()),
-            settle_lock: tokio::sync::Mutex::new(()),
             applier,
             delivered: tokio::sync::broadcast::channel(DELIVERED_BUFFER).0,
             not_yet_durable: std::sync::Mutex::default(),

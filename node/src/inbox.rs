@@ -376,9 +376,10 @@ impl Pace {
     }
 }
 
-/// Runs the applier's settle step, one at a time.
+/// Runs the applier's settle step under the apply lock, as if it followed the applications
+/// directly: an erasure's key is destroyed while no message is being applied.
 async fn settle(core: &Core) {
-    let _guard = core.settle_lock.lock().await;
+    let _guard = core.apply_lock.lock().await;
     core.applier.settle(core).await;
 }
 
