@@ -25,8 +25,10 @@ async fn main() {
     let store = SledStore::open(std::path::Path::new(&dir)).expect("open the store");
     let mut last = store
         .get(Space::Meta, LAST)
-        .unwrap()
-        .map_or(0, |v| u64::from_be_bytes(v.try_into().unwrap()));
+        .expect("read the last batch number")
+        .map_or(0, |v| {
+            u64::from_be_bytes(v.try_into().expect("the last batch number is 8 bytes"))
+        });
     loop {
         let n = last + 1;
         let mut batch = Batch::new();
