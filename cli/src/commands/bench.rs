@@ -149,6 +149,9 @@ pub struct LoadReport {
     pub cpu_ms_per_message: f64,
     /// Peak RSS of this process (all three nodes), MiB.
     pub peak_rss_mib: f64,
+    /// Bytes this process (all three nodes) wrote to its files during the load, KiB per
+    /// message, from /proc/self/io (absent where the kernel does not count it).
+    pub disk_write_kib_per_message: Option<f64>,
 }
 
 /// The floors on this machine.
@@ -238,6 +241,15 @@ fn proc_status_kib(pid: Option<u32>, field: &str) -> Option<f64> {
         .lines()
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Bytes this process has caused to be written to storage, from /proc/self/io.
+fn disk_write_bytes() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// CPU seconds (user + system) of this process, from /proc/self/stat.
@@ -524,6 +536,7 @@ async fn load(net: &Net, args: &BenchArgs) -> Result<LoadReport> {
     let submitted: Submitted = Arc::default();
     let mut receipts = a.delivered.subscribe();
     let cpu0 = cpu_secs();
+    let written0 = disk_write_bytes();
     let began = Instant::now();
     // Receipts are collected while the load runs.
     let collector = tokio::spawn(async move {
@@ -615,6 +628,9 @@ async fn load(net: &Net, args: &BenchArgs) -> Result<LoadReport> {
     }
     let applied = began.elapsed();
     let cpu = cpu_secs() - cpu0;
+    let written = disk_write_bytes()
+        .zip(written0)
+        .map(|(now, before)| now.saturating_sub(before));
     let submitted = submitted.lock().unwrap_or_else(|p| p.into_inner());
     let mut referral_ids: Vec<ReferralId> = submitted.keys().map(|(id, _)| *id).collect();
     referral_ids.sort_unstable();
@@ -659,6 +675,7 @@ async fn load(net: &Net, args: &BenchArgs) -> Result<LoadReport> {
         cpu_secs: cpu,
         cpu_ms_per_message: cpu * 1000.0 / messages as f64,
         peak_rss_mib: proc_status_kib(None, "VmHWM:").unwrap_or(0.0) / 1024.0,
+        disk_write_kib_per_message: written.map(|b| b as f64 / 1024.0 / messages as f64),
     })
 }
 
@@ -1052,6 +1069,9 @@ fn print_text(r: &BenchReport) {
         l.cpu_ms_per_message,
         l.peak_rss_mib
     );
+    if let Some(kib) = l.disk_write_kib_per_message {
+        out!("  written to disk: {kib:.1} KiB per message (the three nodes' stores and key files)");
+    }
     if let Some(f) = &r.floors {
         out!("Floors on this machine ({} B):", l.payload_bytes);
         out!(
