@@ -58,6 +58,9 @@ enum Command {
     /// Check or show the audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Back up a stopped node into an encrypted file, check a backup, or restore one.
+    #[command(subcommand)]
+    Backup(commands::backup::BackupCommand),
     /// Start a demo network (KI and three agencies) on this machine, with the web UI.
     Demo(commands::demo::DemoArgs),
     /// Measure throughput and latency between two nodes on this machine, against its floors.
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
         Command::Status(a) => commands::status::status(a),
         Command::User(c) => commands::user::user(c),
         Command::Audit(c) => commands::audit::audit(c),
+        Command::Backup(c) => commands::backup::backup(c),
         Command::Demo(a) => commands::demo::demo(a),
         Command::Bench(a) => commands::bench::bench(a),
     };

@@ -22,6 +22,17 @@ use lotse_protocol::{AuthorityKey, EncryptionIdentity, NodeKey};
 
 use crate::config::{Config, ConfigError};
 
+/// The files of a data directory besides the store, relative to its root: what a backup
+/// copies. The authority key exists on the KI's node only.
+pub const FILES: [&str; 6] = [
+    "lotse.toml",
+    "admin.token",
+    "keys/node.key",
+    "keys/encryption.key",
+    "keys/authority.key",
+    "keys/case-keys",
+];
+
 /// Paths inside a data directory.
 #[derive(Debug, Clone)]
 pub struct DataDir {

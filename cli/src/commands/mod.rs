@@ -1,6 +1,7 @@
 //! One module per group of commands.
 
 pub mod audit;
+pub mod backup;
 pub mod bench;
 pub mod demo;
 pub mod directory;

@@ -171,6 +171,10 @@ pub trait Store: Send + Sync + 'static {
     /// All entries whose key starts with `prefix`, in key order, at most `limit`.
     fn scan(&self, space: Space, prefix: &[u8], limit: usize) -> Result<Entries, StoreError>;
 
+    /// Entries whose key is at or after `start`, in key order, at most `limit` (for
+    /// reading a whole space a page at a time).
+    fn scan_from(&self, space: Space, start: &[u8], limit: usize) -> Result<Entries, StoreError>;
+
     /// Applies a batch atomically; [`StoreError::Conflict`] if a guard fails.
     fn commit(&self, batch: Batch) -> Result<(), StoreError>;
 

@@ -160,6 +160,14 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn scan_from(&self, space: Space, start: &[u8], limit: usize) -> Result<Entries, StoreError> {
+        self.tree(space)
+            .range(start..)
+            .take(limit)
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(engine))
+            .collect()
+    }
+
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
         if batch.ops.is_empty() && batch.guards.is_empty() {
             return Ok(());
