@@ -211,6 +211,7 @@ pub(crate) fn event(kind: &str) -> &'static str {
         "withdraw" => "Vermittlung zurückgezogen",
         "withdraw_consent" => "Einwilligung widerrufen",
         "erasure_confirmed" => "Löschung bestätigt",
+        "erased_here" => "Angaben zur Person hier gelöscht",
         "expire" => "Abgelaufen (keine Antwort)",
         "assigned" => "Zuständigkeit übertragen",
         "follow_up_set" => "Wiedervorlage geändert",

@@ -58,6 +58,9 @@ enum Command {
     /// Check or show the audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Erase a referral's personal data on this node at the admin's request.
+    #[command(subcommand)]
+    Referral(commands::referral::ReferralCommand),
     /// Back up a stopped node into an encrypted file, check a backup, or restore one.
     #[command(subcommand)]
     Backup(commands::backup::BackupCommand),
@@ -105,6 +108,7 @@ fn main() -> ExitCode {
         Command::Status(a) => commands::status::status(a),
         Command::User(c) => commands::user::user(c),
         Command::Audit(c) => commands::audit::audit(c),
+        Command::Referral(c) => commands::referral::referral(c),
         Command::Backup(c) => commands::backup::backup(c),
         Command::Demo(a) => commands::demo::demo(a),
         Command::Bench(a) => commands::bench::bench(a),

@@ -287,3 +287,46 @@ fn wrong_flags_and_files_get_a_clear_error() {
         "not an age-encrypted file",
     );
 }
+
+#[test]
+fn referral_erase_says_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = tmp.path().join("node");
+    ok(&[
+        "init",
+        "--data-dir",
+        s(&node),
+        "--name",
+        "Integrationsagentur Teststadt",
+        "--quic",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    let erase = |id: &str, reason: &str, expected: &str| {
+        refused(
+            &[
+                "referral",
+                "erase",
+                "--data-dir",
+                s(&node),
+                "--id",
+                id,
+                "--reason",
+                reason,
+            ],
+            expected,
+        );
+    };
+    erase("nonsense", "restored", "is not a referral id");
+    erase("00112233445566778899aabbccddeeff", " ", "give a reason");
+    erase(
+        "00112233445566778899aabbccddeeff",
+        "restored from a backup",
+        "holds no referral with the id",
+    );
+    refused(
+        &["referral", "erase", "--id", "x", "--reason", "y"],
+        "--data-dir",
+    );
+}

@@ -384,6 +384,7 @@ const ADMIN_API: &[(&str, &str)] = &[
     ("POST", "/api/v1/admin/users/x/reset-password"),
     ("GET", "/api/v1/admin/audit"),
     ("GET", "/api/v1/admin/audit/verify"),
+    ("POST", "/api/v1/admin/referrals/x/erase"),
 ];
 
 #[derive(Debug)]

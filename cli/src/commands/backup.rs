@@ -137,7 +137,8 @@ pub fn backup(cmd: BackupCommand) -> Result<()> {
                 summary.created_at
             );
             out!(
-                "  - Referrals whose consent was withdrawn after that time are back in it, with their data: the referring agencies hold this node's erasure receipts for them. Lotse cannot yet erase them again by itself; see \"Back up and restore a node\" in docs/operations.md."
+                "  - Referrals whose consent was withdrawn after that time are back in it, with their data: the referring agencies hold this node's erasure receipts for them. Erase each again with `lotse referral erase --data-dir {} --id ID --reason \"erased before the restore\"` (docs/operations.md, step 11).",
+                data_dir.display()
             );
             Ok(())
         }

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod demo;
 pub mod directory;
 pub mod init;
+pub mod referral;
 pub mod run;
 pub mod status;
 pub mod user;

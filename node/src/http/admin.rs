@@ -222,6 +222,60 @@ async fn put_services(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// Why a referral's personal data is erased on request.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EraseRequest {
+    /// The reason, for the audit log (not personal data): "restored from a backup",
+    /// "retention period ended".
+    pub reason: String,
+}
+
+/// What an erasure on request did.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EraseResponse {
+    /// True if data was erased now, false if nothing was left to erase.
+    pub erased_now: bool,
+}
+
+/// The longest reason accepted.
+const MAX_REASON: usize = 500;
+
+async fn post_erase(
+    State(core): State<Arc<Core>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Json(req): Json<EraseRequest>,
+) -> Result<Json<EraseResponse>, ApiError> {
+    let id = erase_input(&id, &req.reason).map_err(ApiError::bad_request)?;
+    use crate::referrals::WorkflowError as W;
+    let done = crate::referrals::erasure::erase_here(&core, &id, req.reason.trim())
+        .await
+        .map_err(|e| match e {
+            W::NotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "this node holds no referral with this id",
+            ),
+            W::Busy => ApiError::new(StatusCode::CONFLICT, e),
+            other => ApiError::internal(other),
+        })?;
+    Ok(Json(EraseResponse {
+        erased_now: done == crate::referrals::erasure::ErasedHere::Now,
+    }))
+}
+
+/// Checks an erasure request's referral id and reason.
+pub fn erase_input(id: &str, reason: &str) -> Result<lotse_protocol::ReferralId, String> {
+    let id = id.trim().parse().map_err(|e| {
+        format!("{id:?} is not a referral id ({e}); copy it from the referral's page address")
+    })?;
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON {
+        return Err(format!(
+            "give a reason of 1 to {MAX_REASON} characters (it goes into the audit log)"
+        ));
+    }
+    Ok(id)
+}
+
 /// The admin routes (mounted under `/api/v1/admin`).
 pub fn router(core: Arc<Core>) -> Router<Arc<Core>> {
     Router::new()
@@ -231,6 +285,7 @@ pub fn router(core: Arc<Core>) -> Router<Arc<Core>> {
         .route("/outbox", get(get_outbox))
         .route("/status", get(get_status))
         .route("/services", put(put_services))
+        .route("/referrals/{id}/erase", post(post_erase))
         .merge(super::users::admin_routes().merge(super::audit::admin_routes()))
         .layer(middleware::from_fn_with_state(core, require_token))
 }

@@ -87,3 +87,73 @@ pub async fn settle(core: &Core) -> Result<usize, crate::outbox::SendError> {
     }
     Ok(done)
 }
+
+/// What [`erase_here`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErasedHere {
+    /// The personal data was erased and the key destroyed now.
+    Now,
+    /// Nothing was left to erase.
+    Already,
+}
+
+/// Erases a referral's personal data on this node at an admin's request, with no message
+/// to the other side: after a restore brought back a referral whose erasure this node had
+/// already carried out (docs/operations.md, "Back up and restore a node"), or when a
+/// retention period ends. Like an erasure after a withdrawn consent it keeps the data-free
+/// stub, records the erasure and why in the audit log, and destroys the key after the
+/// flush. Serialised with the application of received messages.
+pub async fn erase_here(
+    core: &Core,
+    id: &ReferralId,
+    reason: &str,
+) -> Result<ErasedHere, super::WorkflowError> {
+    let _applying = core.apply_lock.lock().await;
+    let Some((mut record, previous)) = super::load(core, id)? else {
+        return Err(super::WorkflowError::NotFound);
+    };
+    let keyed = vault(core).has(id);
+    if !keyed && record.erasure != super::Erasure::None {
+        return Ok(ErasedHere::Already);
+    }
+    let now = core.clock.now();
+    let mut batch = Batch::new();
+    erase_locally(core, &mut batch, id)?;
+    if record.erasure == super::Erasure::None {
+        record.erasure = super::Erasure::Erased { at: now };
+    }
+    record.updated_at = now;
+    super::put_record(&mut batch, &record, Some(previous));
+    super::put_event(
+        &mut batch,
+        id,
+        &EventRecord {
+            at: now,
+            side: record.side,
+            actor: crate::audit::CLI.into(),
+            kind: "erased_here".into(),
+            info: None,
+            state_after: record.state,
+            message_id: None,
+            outgoing: false,
+            sealed_detail: None,
+        },
+    );
+    let detail = format!("personal data erased on request: {reason}");
+    crate::audit::commit_with(
+        core,
+        batch,
+        crate::audit::CLI,
+        "referral.erase",
+        Some(*id),
+        &detail,
+    )
+    .await
+    .map_err(|e| match e {
+        StoreError::Conflict => super::WorkflowError::Busy,
+        other => other.into(),
+    })?;
+    vault(core).destroy(id)?;
+    tracing::info!(referral = %id, "case data erased on request");
+    Ok(ErasedHere::Now)
+}
