@@ -30,6 +30,7 @@ pub(crate) enum Nav {
     Outbox,
     NewReferral,
     Directory,
+    Disclosure,
     Users,
     Status,
     Network,
@@ -193,6 +194,7 @@ fn nav_items(ctx: &Ctx) -> Vec<NavItem> {
                 "Neue Vermittlung",
             ));
             v.push(item(Nav::Directory, "/verzeichnis", "Verzeichnis"));
+            v.push(item(Nav::Disclosure, "/auskunft", "Auskunft"));
         }
         Role::Admin => {
             v.push(item(Nav::Status, "/verwaltung/status", "Knotenstatus"));

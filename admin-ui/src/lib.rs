@@ -44,7 +44,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use lotse_node::core::Core;
 
-use pages::{account, admin, dashboard, detail, directory, lists, login, network, new_referral};
+use pages::{
+    account, admin, dashboard, detail, directory, disclosure, lists, login, network, new_referral,
+};
 
 /// The largest form post: a referral with its documents (the protocol allows 4 documents
 /// of 2 MiB plus the signed consent form).
@@ -68,6 +70,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/vermittlungen/{id}", get(detail::page).post(detail::act))
         .route("/vermittlungen/{id}/dokument/{n}", get(detail::document))
         .route("/verzeichnis", get(directory::page))
+        .route("/auskunft", get(disclosure::page))
         .route(
             "/verwaltung/benutzer",
             get(admin::users).post(admin::add_user),

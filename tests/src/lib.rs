@@ -146,6 +146,46 @@ pub async fn sign_in_new_user(node: &TestNode, username: &str, display: &str, ro
     http
 }
 
+/// Sends a referral about the client `client` from `sender`'s agency to the node
+/// `recipient`, with written consent for name, languages, needs and summary for `purpose`;
+/// returns its id.
+pub async fn send_referral(
+    sender: &Http,
+    recipient: &str,
+    client: &str,
+    purpose: &str,
+) -> lotse_protocol::ReferralId {
+    let today = time::OffsetDateTime::now_utc().date();
+    let (status, body) = sender
+        .post(
+            "/api/v1/referrals",
+            serde_json::json!({
+                "recipient": recipient,
+                "client": {
+                    "name": client,
+                    "languages": ["Arabisch"],
+                    "needs": [{"field": "work", "description": "Sucht eine Ausbildung"}],
+                    "summary": "Seit einem Jahr in der Stadt",
+                },
+                "consent": {
+                    "recipient": recipient,
+                    "purpose": purpose,
+                    "categories": ["name", "languages", "needs", "summary"],
+                    "form": "written",
+                    "given_on": today.to_string(),
+                    "valid_until": (today + time::Duration::days(365)).to_string(),
+                    "recorded_by": "Frau Berger",
+                },
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "new referral: {body}");
+    body["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("the new referral's id")
+}
+
 /// Every file under `dir` whose raw bytes contain `needle`.
 pub fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();

@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::str::FromStr;
-
 use age::secrecy::SecretString;
 use lotse_node::auth::Role;
 use lotse_node::backup::{self, BackupError, Protection, Unlock};
@@ -16,7 +14,7 @@ use lotse_node::referrals::erasure::{ErasedHere, erase_here};
 use lotse_node::referrals::{self, Erasure, ReferralRecord};
 use lotse_node::store::{Space, Store};
 use lotse_protocol::ReferralId;
-use lotse_tests::{Http, TestNet, files_containing, sign_in_new_user, wait_for};
+use lotse_tests::{TestNet, files_containing, send_referral, sign_in_new_user, wait_for};
 use serde_json::json;
 
 const CLIENT: &str = "Samira Haddad-Sicherung";
@@ -36,36 +34,6 @@ fn contents(store: &dyn Store) -> Vec<(Space, Vec<u8>, Vec<u8>)> {
         }
     }
     all
-}
-
-/// A referral from agency 0 to agency 1, as agency 0's case manager sends it.
-async fn refer(sender: &Http, recipient: &str) -> ReferralId {
-    let today = time::OffsetDateTime::now_utc().date();
-    let (status, body) = sender
-        .post(
-            "/api/v1/referrals",
-            json!({
-                "recipient": recipient,
-                "client": {
-                    "name": CLIENT,
-                    "languages": ["Arabisch"],
-                    "needs": [{"field": "work", "description": "Sucht eine Ausbildung"}],
-                    "summary": "Seit einem Jahr in der Stadt",
-                },
-                "consent": {
-                    "recipient": recipient,
-                    "purpose": "Vermittlung in Ausbildung",
-                    "categories": ["name", "languages", "needs", "summary"],
-                    "form": "written",
-                    "given_on": today.to_string(),
-                    "valid_until": (today + time::Duration::days(365)).to_string(),
-                    "recorded_by": "Frau Berger",
-                },
-            }),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    ReferralId::from_str(body["id"].as_str().unwrap()).unwrap()
 }
 
 /// Waits until the running agency `i` holds referral `id` and `done` holds for it.
@@ -93,7 +61,7 @@ async fn a_restored_agency_holds_its_referrals_erases_again_and_takes_its_place(
     let mut net = TestNet::new(2).await;
     let sender = sign_in_new_user(net.agency(0), "berger", "Frau Berger", Role::CaseManager).await;
     let recipient = net.agency(1).id.to_string();
-    let id = refer(&sender, &recipient).await;
+    let id = send_referral(&sender, &recipient, CLIENT, "Vermittlung in Ausbildung").await;
     wait_at(&net, 1, id, "the referral at the recipient", |_| true).await;
 
     // A backup needs the node stopped.
@@ -191,7 +159,7 @@ async fn a_restored_agency_holds_its_referrals_erases_again_and_takes_its_place(
     }
     // The restored directory takes the node's place and receives what comes next.
     net.agencies[1].start().await;
-    let next = refer(&sender, &recipient).await;
+    let next = send_referral(&sender, &recipient, CLIENT, "Vermittlung in Ausbildung").await;
     wait_at(&net, 1, next, "a new referral at the restored node", |_| {
         true
     })

@@ -256,6 +256,23 @@ async fn warm_handover_in_the_browser() {
             .contains("an Jugendmigrationsdienst AWO")
     );
 
+    // Asked what was shared about her, the case manager looks it up under "Auskunft".
+    page.goto(&format!("{a_url}/auskunft")).await;
+    page.fill("name", "samira haddad").await;
+    page.press("Suchen").await;
+    let text = page.main_text().await;
+    for part in [
+        "gesendet an Jugendmigrationsdienst AWO",
+        "Begleitung in eine Ausbildung",
+        "Name, Sprachen",
+        "abgeschlossen",
+    ] {
+        assert!(
+            text.contains(part),
+            "the disclosure lacks {part:?}:\n{text}"
+        );
+    }
+
     // The admin manages the node but cannot open the case.
     page.sign_in(&a_url, "it-admin", PASSWORD).await;
     assert_eq!(page.h1().await, "Knotenstatus");
@@ -264,6 +281,8 @@ async fn warm_handover_in_the_browser() {
     let source = page.source().await;
     assert!(!source.contains("Samira Haddad"), "case content leaked");
     assert!(source.contains("Fallinhalte sehen nur"));
+    page.goto(&format!("{a_url}/auskunft?name=Samira")).await;
+    assert_eq!(page.h1().await, "Kein Zugriff");
 
     // Every view of the case content was audited.
     let log = lotse_node::audit::list(a.core().store.as_ref(), None, 1000).unwrap();
@@ -274,6 +293,10 @@ async fn warm_handover_in_the_browser() {
     assert!(
         !log.iter()
             .any(|e| e.actor == "it-admin" && e.action == "referral.read")
+    );
+    assert!(
+        log.iter()
+            .any(|e| e.action == "client.disclosure" && e.actor == "berger")
     );
 
     client.close().await.unwrap();

@@ -360,6 +360,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/referrals", Access::CaseWorker),
     ("POST", "/api/v1/referrals", Access::CaseWorker),
     ("GET", "/api/v1/due", Access::CaseWorker),
+    ("GET", "/api/v1/disclosure", Access::CaseWorker),
     ("GET", "/api/v1/referrals/{id}", Access::ReferralOwner),
     (
         "POST",

@@ -6,6 +6,7 @@ pub(crate) mod admin;
 pub(crate) mod dashboard;
 pub(crate) mod detail;
 pub(crate) mod directory;
+pub(crate) mod disclosure;
 pub(crate) mod handover;
 pub(crate) mod lists;
 pub(crate) mod login;

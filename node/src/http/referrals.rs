@@ -176,6 +176,30 @@ async fn due(State(core): State<Arc<Core>>, caller: Caller) -> Result<Json<Due>,
     }))
 }
 
+/// Query of `GET /disclosure`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DisclosureQuery {
+    /// The client's name (every word must match a word of the name).
+    #[serde(default)]
+    pub name: String,
+    /// The client's date of birth, to tell people of the same name apart.
+    #[serde(default)]
+    pub born: Option<::time::Date>,
+}
+
+#[utoipa::path(get, path = "/api/v1/disclosure", tag = "referrals", params(DisclosureQuery), responses((status = 200, description = "The client's referrals this user may read: which agency, when, which data, on which consent", body = Vec<query::Disclosure>), (status = 422, description = "No name given", body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn disclosure(
+    State(core): State<Arc<Core>>,
+    caller: Caller,
+    Query(q): Query<DisclosureQuery>,
+) -> Result<Json<Vec<query::Disclosure>>, ApiError> {
+    let actor = Actor::from_caller(&caller);
+    Ok(Json(
+        query::disclosure(&core, &actor, &q.name, q.born).await?,
+    ))
+}
+
 /// The routes (mounted at the root; paths include `/api/v1`).
 pub fn router() -> OpenApiRouter<Arc<Core>> {
     OpenApiRouter::new()
@@ -188,4 +212,5 @@ pub fn router() -> OpenApiRouter<Arc<Core>> {
         .routes(routes!(detail))
         .routes(routes!(event))
         .routes(routes!(due))
+        .routes(routes!(disclosure))
 }

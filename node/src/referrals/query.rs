@@ -259,3 +259,108 @@ pub fn due(core: &Core, actor: &Actor) -> Result<Vec<Summary>, WorkflowError> {
         })
         .collect())
 }
+
+/// The shortest name a disclosure search accepts.
+pub const MIN_NAME: usize = 2;
+
+/// One referral in the answer to a client's question "what was shared with whom"
+/// (DOMAIN.md): which agency, when, which data categories, on which consent.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Disclosure {
+    /// The referral.
+    pub referral_id: ReferralId,
+    /// Sent by this agency, or received from the other.
+    pub side: Side,
+    /// The other agency.
+    pub peer_name: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// Status name.
+    pub status: String,
+    /// The purpose the client consented to.
+    pub purpose: String,
+    /// The data categories the consent allowed to pass.
+    pub categories: Vec<lotse_protocol::client::DataCategory>,
+    /// Written or verbal consent.
+    pub consent_form: lotse_protocol::consent::ConsentForm,
+    /// When consent was given.
+    pub given_on: ::time::Date,
+    /// Until when it is valid.
+    pub valid_until: ::time::Date,
+}
+
+/// Lower-case words, for comparing names.
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_lowercase).collect()
+}
+
+/// The referrals about a client that `actor` may read in full, found by name (every word
+/// of `name` must be a word of the client's name) and, if given, date of birth; newest
+/// first. A referral whose data was erased holds no name any more and is not found. The
+/// search reads case files, so it is audited here (`client.disclosure`, without the name).
+pub async fn disclosure(
+    core: &Core,
+    actor: &Actor,
+    name: &str,
+    born: Option<::time::Date>,
+) -> Result<Vec<Disclosure>, WorkflowError> {
+    let found = find_client(core, actor, name, born)?;
+    let detail = format!(
+        "what was shared about a client: {} referrals found",
+        found.len()
+    );
+    crate::audit::record(core, &actor.username, "client.disclosure", None, &detail).await?;
+    Ok(found)
+}
+
+fn find_client(
+    core: &Core,
+    actor: &Actor,
+    name: &str,
+    born: Option<::time::Date>,
+) -> Result<Vec<Disclosure>, WorkflowError> {
+    if !actor.works_cases() {
+        return Err(WorkflowError::Forbidden(
+            "a client's referrals are for case managers and team leads".into(),
+        ));
+    }
+    let wanted = words(name);
+    if name.trim().chars().count() < MIN_NAME {
+        return Err(WorkflowError::Invalid(format!(
+            "give the client's name (at least {MIN_NAME} characters)"
+        )));
+    }
+    let mut found = Vec::new();
+    for (_, value) in core.store.scan(Space::Referrals, b"", usize::MAX)? {
+        let record: ReferralRecord = from_json(Space::Referrals, &value)?;
+        if access(actor, &record) != Access::Full || record.erasure != Erasure::None {
+            continue;
+        }
+        let file = match case(core, &record.id) {
+            Ok(file) => file,
+            Err(WorkflowError::Erased) => continue,
+            Err(e) => return Err(e),
+        };
+        let have = words(file.client.name.as_deref().unwrap_or_default());
+        if !wanted.iter().all(|w| have.contains(w))
+            || born.is_some_and(|b| file.client.date_of_birth != Some(b))
+        {
+            continue;
+        }
+        let consent = file.consent;
+        found.push(Disclosure {
+            referral_id: record.id,
+            side: record.side,
+            peer_name: record.peer_name.clone(),
+            created_at: record.created_at,
+            status: record.state.name().into(),
+            purpose: consent.purpose,
+            categories: consent.categories.into_iter().collect(),
+            consent_form: consent.form,
+            given_on: consent.given_on,
+            valid_until: consent.valid_until,
+        });
+    }
+    found.sort_by_key(|d| std::cmp::Reverse(d.created_at));
+    Ok(found)
+}

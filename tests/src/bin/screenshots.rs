@@ -169,6 +169,9 @@ async fn main() {
     shot("03-neue-vermittlung-suche").await;
     page.goto(&format!("{a_url}/verzeichnis?q=sprach")).await;
     shot("07-verzeichnis").await;
+    page.goto(&format!("{a_url}/auskunft?name=Samira+Haddad"))
+        .await;
+    shot("16-auskunft").await;
 
     page.sign_in(&a_url, "it-admin", PASSWORD).await;
     page.goto(&format!("{a_url}/verwaltung/status")).await;
