@@ -229,6 +229,7 @@ async fn roles_see_only_their_pages() {
         format!("/vermittlungen/{id}"),
         "/eingang".into(),
         "/vermittlungen/neu".into(),
+        "/auskunft?name=Niemand".into(),
     ] {
         let a = send(&core, get(&path, Some(&admin))).await;
         assert_eq!(a.status, StatusCode::FORBIDDEN, "{path}");
@@ -258,6 +259,8 @@ async fn pages_are_german_accessible_and_guarded_by_headers() {
         "/ausgang",
         "/vermittlungen/neu",
         "/verzeichnis",
+        "/auskunft",
+        "/auskunft?name=Niemand+Bekannt",
         "/konto",
     ] {
         let a = send(&core, get(path, Some(&cm))).await;
