@@ -34,6 +34,7 @@ pub(crate) enum Nav {
     Users,
     Status,
     Network,
+    Statistics,
     Invitations,
     Account,
 }
@@ -207,6 +208,11 @@ fn nav_items(ctx: &Ctx) -> Vec<NavItem> {
                 Nav::Invitations,
                 "/netzwerk/einladungen",
                 "Einladungen",
+            ));
+            v.push(item(
+                Nav::Statistics,
+                "/netzwerk/zahlen",
+                "Netzwerk in Zahlen",
             ));
             v.push(item(Nav::Directory, "/verzeichnis", "Verzeichnis"));
             v.push(item(Nav::Status, "/verwaltung/status", "Knotenstatus"));

@@ -46,6 +46,7 @@ use lotse_node::core::Core;
 
 use pages::{
     account, admin, dashboard, detail, directory, disclosure, lists, login, network, new_referral,
+    statistics,
 };
 
 /// The largest form post: a referral with its documents (the protocol allows 4 documents
@@ -78,6 +79,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/verwaltung/benutzer/{username}", post(admin::change_user))
         .route("/verwaltung/status", get(admin::status))
         .route("/netzwerk", get(network::members))
+        .route("/netzwerk/zahlen", get(statistics::page))
         .route(
             "/netzwerk/einladungen",
             get(network::invitations).post(network::invite),

@@ -243,8 +243,10 @@ async fn roles_see_only_their_pages() {
     let (cm, _) = sign_in(&core, "berger").await;
     let a = send(&core, get("/verwaltung/benutzer", Some(&cm))).await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
-    let a = send(&core, get("/netzwerk", Some(&cm))).await;
-    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    for path in ["/netzwerk", "/netzwerk/zahlen"] {
+        let a = send(&core, get(path, Some(&cm))).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{path}");
+    }
     let a = send(&core, get(&format!("/vermittlungen/{id}"), Some(&cm))).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
 }

@@ -30,6 +30,13 @@ async fn warm_handover_in_the_browser() {
     add_user(a, "berger", "Anna Berger", Role::CaseManager).await;
     add_user(a, "it-admin", "IT-Administration", Role::Admin).await;
     add_user(b, "okafor", "Grace Okafor", Role::CaseManager).await;
+    add_user(
+        &net.ki,
+        "koordination",
+        "KI-Koordination",
+        Role::Coordinator,
+    )
+    .await;
     publish_services(
         b,
         lotse_protocol::directory::AgencyKind::Jmd,
@@ -283,6 +290,22 @@ async fn warm_handover_in_the_browser() {
     assert!(source.contains("Fallinhalte sehen nur"));
     page.goto(&format!("{a_url}/auskunft?name=Samira")).await;
     assert_eq!(page.h1().await, "Kein Zugriff");
+
+    // The KI's coordinator sees the network in figures: offers, gaps, no referrals.
+    let ki_url = net.ki.url();
+    page.sign_in(&ki_url, "koordination", PASSWORD).await;
+    page.goto(&format!("{ki_url}/netzwerk/zahlen")).await;
+    assert_eq!(page.h1().await, "Netzwerk in Zahlen");
+    let text = page.main_text().await;
+    for part in [
+        "Angebote nach Handlungsfeld",
+        "kein Angebot",
+        "Stellen nach Art",
+        "Vermittlungen kennt das Integrationszentrum nicht",
+    ] {
+        assert!(text.contains(part), "the figures lack {part:?}:\n{text}");
+    }
+    assert!(!page.source().await.contains("Samira"));
 
     // Every view of the case content was audited.
     let log = lotse_node::audit::list(a.core().store.as_ref(), None, 1000).unwrap();

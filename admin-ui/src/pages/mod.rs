@@ -12,6 +12,7 @@ pub(crate) mod lists;
 pub(crate) mod login;
 pub(crate) mod network;
 pub(crate) mod new_referral;
+pub(crate) mod statistics;
 
 use lotse_node::core::Core;
 use lotse_node::referrals::query::Summary;

@@ -20,7 +20,8 @@ use crate::{clock, messages};
 
 const COORDINATOR: &[Role] = &[Role::Coordinator];
 
-fn require_directory_node(ctx: &Ctx) -> Result<(), UiError> {
+/// Refuses anyone but the coordinator on the KI's directory node.
+pub(crate) fn require_directory_node(ctx: &Ctx) -> Result<(), UiError> {
     ctx.require(COORDINATOR)?;
     if ctx.core.is_directory_node() {
         Ok(())

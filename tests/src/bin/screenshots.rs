@@ -188,6 +188,8 @@ async fn main() {
     page.select("agency_kind", "refugee_counselling").await;
     page.press("Einladung erstellen").await;
     shot("13-netzwerk-einladung").await;
+    page.goto(&format!("{ki_url}/netzwerk/zahlen")).await;
+    shot("17-netzwerk-zahlen").await;
 
     page.sign_in(&a_url, "berger", "falsch-falsch-falsch").await;
     shot("08-anmelden-fehler").await;
