@@ -110,6 +110,9 @@ pub enum BackupError {
     /// The node cannot be opened.
     #[error("the node cannot be opened: {0}")]
     Open(#[from] OpenError),
+    /// age refused to encrypt (no backup key given).
+    #[error("cannot encrypt the backup: {0}")]
+    Encrypt(String),
     /// The wrong key or passphrase, or the wrong kind of it.
     #[error("cannot decrypt the backup: {0}")]
     Decrypt(String),
@@ -191,7 +194,7 @@ fn write(
     let encryptor = match protection {
         Protection::Recipients(keys) => {
             age::Encryptor::with_recipients(keys.iter().map(|k| k as &dyn age::Recipient))
-                .map_err(|e| BackupError::Decrypt(e.to_string()))?
+                .map_err(|e| BackupError::Encrypt(e.to_string()))?
         }
         Protection::Passphrase(p) => age::Encryptor::with_user_passphrase(p.clone()),
     };
@@ -724,6 +727,22 @@ mod tests {
         let (_, identity) = key();
         let err = check(&file, &identity).unwrap_err().to_string();
         assert!(err.contains("--passphrase-file"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_backup_without_a_key_is_refused_and_leaves_no_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = node(tmp.path()).await;
+        let file = tmp.path().join("b");
+        let err = create(&dir, &file, &Protection::Recipients(Vec::new()))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("cannot encrypt the backup"),
+            "{err}"
+        );
+        assert!(!file.exists());
+        assert!(!tmp.path().join("b.partial").exists());
     }
 
     #[tokio::test]
