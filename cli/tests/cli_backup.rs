@@ -38,21 +38,26 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-#[test]
-fn a_node_is_backed_up_and_restored_with_a_key_or_a_passphrase() {
-    let tmp = tempfile::tempdir().unwrap();
-    let node = tmp.path().join("node");
+/// Creates an agency node named `name` in `dir`.
+fn init(dir: &Path, name: &str) {
     ok(&[
         "init",
         "--data-dir",
-        s(&node),
+        s(dir),
         "--name",
-        "Jugendmigrationsdienst Teststadt",
+        name,
         "--quic",
         "127.0.0.1:0",
         "--http",
         "127.0.0.1:0",
     ]);
+}
+
+#[test]
+fn a_node_is_backed_up_and_restored_with_a_key_or_a_passphrase() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = tmp.path().join("node");
+    init(&node, "Jugendmigrationsdienst Teststadt");
     let key_file = tmp.path().join("backup.key");
     let out = ok(&["backup", "key", "--out", s(&key_file)]);
     let recipient = out
@@ -152,17 +157,7 @@ fn a_node_is_backed_up_and_restored_with_a_key_or_a_passphrase() {
 fn wrong_flags_and_files_get_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let node = tmp.path().join("node");
-    ok(&[
-        "init",
-        "--data-dir",
-        s(&node),
-        "--name",
-        "Flüchtlingsberatung Teststadt",
-        "--quic",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-    ]);
+    init(&node, "Flüchtlingsberatung Teststadt");
     let key_file = tmp.path().join("k");
     ok(&["backup", "key", "--out", s(&key_file)]);
     refused(
@@ -292,17 +287,7 @@ fn wrong_flags_and_files_get_a_clear_error() {
 fn referral_erase_says_what_is_wrong() {
     let tmp = tempfile::tempdir().unwrap();
     let node = tmp.path().join("node");
-    ok(&[
-        "init",
-        "--data-dir",
-        s(&node),
-        "--name",
-        "Integrationsagentur Teststadt",
-        "--quic",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-    ]);
+    init(&node, "Integrationsagentur Teststadt");
     let erase = |id: &str, reason: &str, expected: &str| {
         refused(
             &[

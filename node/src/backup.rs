@@ -201,13 +201,7 @@ fn write(
     let sealed = encryptor
         .wrap_output(BufWriter::new(file))
         .map_err(io(partial))?;
-    let mut out = Records {
-        inner: sealed,
-        files: 0,
-        entries: 0,
-    };
-    out.raw(MAGIC).map_err(io(partial))?;
-    out.raw(&[VERSION]).map_err(io(partial))?;
+    let mut out = Records::start(sealed).map_err(io(partial))?;
     // No background refill of case keys runs in an offline node, but wait in case.
     core.vault.wait_for_refill();
     for name in FILES {
@@ -261,6 +255,18 @@ struct Records<W: Write> {
 }
 
 impl<W: Write> Records<W> {
+    /// Starts a backup's plaintext in `inner`: the magic and the version.
+    fn start(inner: W) -> std::io::Result<Self> {
+        let mut out = Records {
+            inner,
+            files: 0,
+            entries: 0,
+        };
+        out.raw(MAGIC)?;
+        out.raw(&[VERSION])?;
+        Ok(out)
+    }
+
     fn raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.inner.write_all(bytes)
     }
@@ -638,16 +644,16 @@ mod tests {
         out.finish().unwrap();
     }
 
-    /// A valid plaintext with the required files, an entry, and `extra` before the end.
-    fn plaintext(extra: impl FnOnce(&mut Records<Vec<u8>>), files: u64, entries: u64) -> Vec<u8> {
-        let mut r = Records {
-            inner: Vec::new(),
-            files: 0,
-            entries: 0,
-        };
-        r.raw(MAGIC).unwrap();
-        r.raw(&[VERSION]).unwrap();
-        for name in REQUIRED {
+    /// A plaintext with the files `names`, an entry, and `extra` before an end that claims
+    /// `files` and `entries`.
+    fn plaintext_of(
+        names: &[&str],
+        extra: impl FnOnce(&mut Records<Vec<u8>>),
+        files: u64,
+        entries: u64,
+    ) -> Vec<u8> {
+        let mut r = Records::start(Vec::new()).unwrap();
+        for name in names {
             r.file(name, b"x").unwrap();
         }
         r.entry(Space::Meta, b"k", b"v").unwrap();
@@ -661,6 +667,11 @@ mod tests {
         })
         .unwrap();
         r.inner
+    }
+
+    /// A plaintext with the required files, an entry, and `extra` before the end.
+    fn plaintext(extra: impl FnOnce(&mut Records<Vec<u8>>), files: u64, entries: u64) -> Vec<u8> {
+        plaintext_of(&REQUIRED, extra, files, entries)
     }
 
     #[tokio::test]
@@ -846,23 +857,7 @@ mod tests {
             assert!(!target.exists() && !tmp.path().join(".never.restoring").exists());
         }
         // A whole backup without a required file.
-        let mut r = Records {
-            inner: Vec::new(),
-            files: 0,
-            entries: 0,
-        };
-        r.raw(MAGIC).unwrap();
-        r.raw(&[VERSION]).unwrap();
-        r.file("lotse.toml", b"x").unwrap();
-        r.end(&Summary {
-            name: "n".into(),
-            node_id: "id".into(),
-            created_at: "t".into(),
-            files: 1,
-            entries: 0,
-        })
-        .unwrap();
-        sealed(&bad, &r.inner, &key);
+        sealed(&bad, &plaintext_of(&["lotse.toml"], |_| {}, 1, 1), &key);
         let err = check(&bad, &unlock).unwrap_err().to_string();
         assert!(err.contains("lacks admin.token"), "{err}");
     }
