@@ -606,24 +606,6 @@ fn sync_parent(path: &Path) -> Result<(), BackupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::{InitOptions, init};
-
-    async fn node(root: &Path) -> DataDir {
-        let dir = DataDir::new(root.join("node"));
-        init(
-            &dir,
-            &InitOptions {
-                name: "Migrationsberatung Test".into(),
-                directory: true,
-                quic_listen: "127.0.0.1:0".parse().unwrap(),
-                http_listen: "127.0.0.1:0".parse().unwrap(),
-                public_addresses: vec![],
-            },
-        )
-        .await
-        .unwrap();
-        dir
-    }
 
     fn key() -> (Protection, Unlock) {
         let key = age::x25519::Identity::generate();
@@ -677,7 +659,7 @@ mod tests {
     #[tokio::test]
     async fn every_entry_of_a_large_store_comes_back() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = node(tmp.path()).await;
+        let dir = crate::init::for_test(tmp.path(), true).await;
         {
             let store = SledStore::open(&dir.store_path()).unwrap();
             // More than a page, in two spaces, with empty and large values.
@@ -719,7 +701,7 @@ mod tests {
     #[tokio::test]
     async fn a_passphrase_backup_needs_that_passphrase() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = node(tmp.path()).await;
+        let dir = crate::init::for_test(tmp.path(), true).await;
         let file = tmp.path().join("b");
         let pass = |p: &str| SecretString::from(p.to_owned());
         create(
@@ -743,7 +725,7 @@ mod tests {
     #[tokio::test]
     async fn a_backup_without_a_key_is_refused_and_leaves_no_file() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = node(tmp.path()).await;
+        let dir = crate::init::for_test(tmp.path(), true).await;
         let file = tmp.path().join("b");
         let err = create(&dir, &file, &Protection::Recipients(Vec::new()))
             .await
@@ -759,7 +741,7 @@ mod tests {
     #[tokio::test]
     async fn existing_files_and_directories_are_never_overwritten() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = node(tmp.path()).await;
+        let dir = crate::init::for_test(tmp.path(), true).await;
         let (protect, unlock) = key();
         let file = tmp.path().join("b");
         fs::write(&file, b"an older backup").unwrap();
@@ -782,7 +764,7 @@ mod tests {
     #[tokio::test]
     async fn damaged_backups_are_refused_and_restore_nothing() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = node(tmp.path()).await;
+        let dir = crate::init::for_test(tmp.path(), true).await;
         let key = age::x25519::Identity::generate();
         let unlock = Unlock::Identity(key.clone());
         let file = tmp.path().join("b");

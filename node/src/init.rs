@@ -118,3 +118,23 @@ pub async fn init(datadir: &DataDir, opts: &InitOptions) -> Result<InitReport, I
         first_admin,
     })
 }
+
+/// A node initialised in `root/node` for the crate's unit tests, with loopback addresses
+/// on port 0; the KI's directory node if `directory`.
+#[cfg(test)]
+pub(crate) async fn for_test(root: &std::path::Path, directory: bool) -> DataDir {
+    let dir = DataDir::new(root.join("node"));
+    init(
+        &dir,
+        &InitOptions {
+            name: "Testagentur".into(),
+            directory,
+            quic_listen: "127.0.0.1:0".parse().expect("address"),
+            http_listen: "127.0.0.1:0".parse().expect("address"),
+            public_addresses: vec![],
+        },
+    )
+    .await
+    .expect("init a test node");
+    dir
+}

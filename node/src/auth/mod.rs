@@ -274,25 +274,11 @@ pub(crate) mod testutil {
     use std::sync::Arc;
 
     use crate::core::Core;
-    use crate::datadir::DataDir;
-    use crate::init::{InitOptions, init};
 
     /// An initialised agency node in a temporary directory.
     pub(crate) async fn core() -> (tempfile::TempDir, Arc<Core>) {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = DataDir::new(tmp.path().join("node"));
-        init(
-            &dir,
-            &InitOptions {
-                name: "Testagentur".into(),
-                directory: false,
-                quic_listen: "127.0.0.1:0".parse().unwrap(),
-                http_listen: "127.0.0.1:0".parse().unwrap(),
-                public_addresses: vec![],
-            },
-        )
-        .await
-        .unwrap();
+        let dir = crate::init::for_test(tmp.path(), false).await;
         let core = Core::open(dir).unwrap();
         (tmp, core)
     }

@@ -262,19 +262,7 @@ mod tests {
         use axum::body::Body;
         use tower::ServiceExt;
         let tmp = tempfile::tempdir().unwrap();
-        let dir = crate::datadir::DataDir::new(tmp.path().join("ki"));
-        crate::init::init(
-            &dir,
-            &crate::init::InitOptions {
-                name: "KI".into(),
-                directory: true,
-                quic_listen: "127.0.0.1:0".parse().unwrap(),
-                http_listen: "127.0.0.1:0".parse().unwrap(),
-                public_addresses: vec![],
-            },
-        )
-        .await
-        .unwrap();
+        let dir = crate::init::for_test(tmp.path(), true).await;
         let core = crate::core::Core::open(dir).unwrap();
         let resp = super::router(core)
             .oneshot(
