@@ -3,6 +3,7 @@
 //! If the node answers `/healthz` at the configured HTTP address, commands go through its
 //! admin API with the token from `admin.token`; otherwise they open the store directly.
 
+use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,28 +29,27 @@ pub struct Api {
 }
 
 impl Api {
-    fn call(
+    /// Sends a request; a refusal becomes an error with the node's reason.
+    fn send(
         &self,
         method: &str,
         path: &str,
         body: Option<serde_json::Value>,
-    ) -> Result<serde_json::Value> {
-        let req = self
+        timeout: Option<Duration>,
+    ) -> Result<ureq::Response> {
+        let mut req = self
             .agent
             .request(method, &format!("{}{path}", self.base))
             .set("Authorization", &format!("Bearer {}", self.token));
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
         let result = match body {
             Some(b) => req.send_json(b),
             None => req.call(),
         };
         match result {
-            Ok(resp) => {
-                if resp.status() == 202 || resp.status() == 204 {
-                    return Ok(serde_json::Value::Null);
-                }
-                resp.into_json()
-                    .context("the node sent an unreadable answer")
-            }
+            Ok(resp) => Ok(resp),
             Err(ureq::Error::Status(code, resp)) => {
                 let body: serde_json::Value = resp.into_json().unwrap_or_default();
                 let msg = body["error"].as_str().unwrap_or("no details").to_string();
@@ -57,6 +57,35 @@ impl Api {
             }
             Err(e) => Err(anyhow!("cannot reach the node's API: {e}")),
         }
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        let resp = self.send(method, path, body, None)?;
+        if resp.status() == 202 || resp.status() == 204 {
+            return Ok(serde_json::Value::Null);
+        }
+        resp.into_json()
+            .context("the node sent an unreadable answer")
+    }
+
+    /// POST with a JSON body, for an answer of bytes that may take up to `timeout`.
+    pub fn post_for_bytes(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        timeout: Duration,
+    ) -> Result<Vec<u8>> {
+        let resp = self.send("POST", path, Some(body), Some(timeout))?;
+        let mut bytes = Vec::new();
+        resp.into_reader()
+            .read_to_end(&mut bytes)
+            .context("the node's answer broke off")?;
+        Ok(bytes)
     }
 
     /// GET.

@@ -3,9 +3,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Runs `lotse` and returns success, standard output and standard error.
 fn lotse(args: &[&str]) -> (bool, String, String) {
@@ -38,8 +40,14 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Creates an agency node named `name` in `dir`.
-fn init(dir: &Path, name: &str) {
+/// Creates an agency node named `name` in `dir`; returns its HTTP address.
+fn init(dir: &Path, name: &str) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let http = format!("127.0.0.1:{port}");
     ok(&[
         "init",
         "--data-dir",
@@ -49,15 +57,48 @@ fn init(dir: &Path, name: &str) {
         "--quic",
         "127.0.0.1:0",
         "--http",
-        "127.0.0.1:0",
+        &http,
     ]);
+    http
+}
+
+/// A node started with `lotse run`; stopped when dropped.
+struct Running(Child);
+
+impl Running {
+    /// Starts the node in `dir` and waits until it answers at `http`.
+    fn start(dir: &Path, http: &str) -> Running {
+        let child = Command::new(env!("CARGO_BIN_EXE_lotse"))
+            .args(["run", "--data-dir", s(dir)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let node = Running(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(http).is_err() {
+            assert!(Instant::now() < deadline, "the node did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        node
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
 fn a_node_is_backed_up_and_restored_with_a_key_or_a_passphrase() {
     let tmp = tempfile::tempdir().unwrap();
     let node = tmp.path().join("node");
-    init(&node, "Jugendmigrationsdienst Teststadt");
+    let http = init(&node, "Jugendmigrationsdienst Teststadt");
     let key_file = tmp.path().join("backup.key");
     let out = ok(&["backup", "key", "--out", s(&key_file)]);
     let recipient = out
@@ -79,7 +120,10 @@ fn a_node_is_backed_up_and_restored_with_a_key_or_a_passphrase() {
         "--recipient",
         &recipient,
     ]);
-    assert!(out.contains("Backup written to"), "{out}");
+    assert!(
+        out.contains("Backup of the stopped node written to"),
+        "{out}"
+    );
     let out = ok(&[
         "backup",
         "check",
@@ -116,11 +160,12 @@ fn a_node_is_backed_up_and_restored_with_a_key_or_a_passphrase() {
         "{log}"
     );
 
-    // The same with a passphrase from a file.
+    // The same with a passphrase from a file, while the node runs: through its admin API.
     let pass = tmp.path().join("pass");
     std::fs::write(&pass, "ein langer Satz als Passwort\n").unwrap();
     let second = tmp.path().join("second.backup");
-    ok(&[
+    let running = Running::start(&node, &http);
+    let out = ok(&[
         "backup",
         "create",
         "--data-dir",
@@ -130,6 +175,24 @@ fn a_node_is_backed_up_and_restored_with_a_key_or_a_passphrase() {
         "--passphrase-file",
         s(&pass),
     ]);
+    assert!(
+        out.contains("Backup of the running node written to"),
+        "{out}"
+    );
+    refused(
+        &[
+            "backup",
+            "create",
+            "--data-dir",
+            s(&node),
+            "--to",
+            s(&second),
+            "--passphrase-file",
+            s(&pass),
+        ],
+        "already exists",
+    );
+    drop(running);
     ok(&[
         "backup",
         "restore",

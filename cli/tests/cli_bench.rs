@@ -57,6 +57,15 @@ fn a_small_run_reports_every_message_as_json() {
         assert!(written.is_some_and(|kib| kib >= 0.0), "{load}");
     }
     assert!(report["floors"].is_null() && report["process"].is_null());
+    // The receiver was backed up online after the load: every referral is in it (a
+    // referral alone has several entries), and the commits' wait is part of the export.
+    let backup = &report["backup"];
+    assert!(backup["entries"].as_u64().unwrap() > 24, "{backup}");
+    assert!(backup["mib"].as_f64().unwrap() > 0.0, "{backup}");
+    assert!(
+        backup["commits_waited_ms"].as_f64().unwrap() <= backup["export_ms"].as_f64().unwrap(),
+        "{backup}"
+    );
     // Measured targets carry a verdict; the closed loop does not claim the p99 target.
     let targets = report["targets"].as_array().unwrap();
     let verdict = |what: &str| {

@@ -2,9 +2,11 @@
 //! and every entry of the store, and its restore into a new data directory.
 //!
 //! Every agency keeps its clients' data on its own node and nowhere else, so a lost disk
-//! loses it for good unless there is a backup. A backup is made while the node is stopped
-//! (the store's lock tells), so it is one consistent state; the store-and-forward delivery
-//! means peers keep what they send meanwhile and deliver it once the node is back. The
+//! loses it for good unless there is a backup. A backup is one consistent state of the
+//! node. A stopped node is read here directly. A running node makes the backup itself
+//! when the CLI asks through the admin API: it copies every store entry while commits wait
+//! (so no batch is half in it), then its files, and sends the result encrypted to a
+//! one-time key of the CLI's, which checks it and encrypts it for keeping. The
 //! file holds everything needed to read the case data, so it is always encrypted with age:
 //! to a backup key whose secret half is kept away from the server (unattended backups), or
 //! with a passphrase. It is written under a temporary name, synced, and then renamed, so a
@@ -31,6 +33,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use age::secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -45,7 +48,7 @@ use crate::store::{Batch, SledStore, Space, Store, StoreError};
 pub const MAGIC: &[u8; 13] = b"LOTSE-BACKUP\0";
 /// The format version this build writes and reads.
 pub const VERSION: u8 = 1;
-/// Store entries read or written at a time.
+/// Store entries restored per commit.
 const PAGE: usize = 256;
 /// Files a backup must hold to make a node.
 const REQUIRED: [&str; 4] = [
@@ -96,7 +99,7 @@ pub enum Unlock {
 pub enum BackupError {
     /// The node runs.
     #[error(
-        "the node is running (its data directory is locked); stop it (for example `systemctl stop lotse`), make the backup, then start it again: peers keep what they send meanwhile"
+        "the node is running (its data directory is locked); back it up with `lotse backup create`, which asks the running node through its admin API"
     )]
     NodeRunning,
     /// The backup file exists.
@@ -147,87 +150,85 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
     }
 }
 
-/// Writes a backup of the stopped node in `dir` to the new file `to`.
+/// Writes a backup of the stopped node in `dir` to the new file `to`. (A running node is
+/// backed up through its admin API: [`export`] there, [`receive`] and [`seal_to_file`] in
+/// the CLI.)
 pub async fn create(
     dir: &DataDir,
     to: &Path,
     protection: &Protection,
 ) -> Result<Summary, BackupError> {
-    if to.exists() {
-        return Err(BackupError::TargetExists(to.display().to_string()));
-    }
+    ensure_new(to)?;
     let core = match Core::open(dir.clone()) {
         Err(OpenError::Store(StoreError::Locked)) => return Err(BackupError::NodeRunning),
         other => other?,
     };
-    // A backup reads all case data: it is recorded like any other read of it.
-    let detail = format!("all data exported to the encrypted backup {}", to.display());
-    audit::record(&core, audit::CLI, "backup.export", None, &detail).await?;
-    let partial = PathBuf::from(format!("{}.partial", to.display()));
-    let written = write(&core, dir, &partial, protection);
-    drop(core);
-    let summary = match written {
-        Ok(summary) => summary,
-        Err(e) => {
-            let _ = fs::remove_file(&partial);
-            return Err(e);
-        }
-    };
-    fs::rename(&partial, to).map_err(io(to))?;
-    sync_parent(to)?;
-    Ok(summary)
+    create_with(&core, to, protection).await
 }
 
-fn write(
-    core: &Core,
-    dir: &DataDir,
-    partial: &Path,
+/// Writes a backup of the node `core`, opened here while it is stopped, to the new file `to`.
+pub async fn create_with(
+    core: &Arc<Core>,
+    to: &Path,
     protection: &Protection,
 ) -> Result<Summary, BackupError> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(partial)
-        .map_err(io(partial))?;
-    let encryptor = match protection {
-        Protection::Recipients(keys) => {
-            age::Encryptor::with_recipients(keys.iter().map(|k| k as &dyn age::Recipient))
-                .map_err(|e| BackupError::Encrypt(e.to_string()))?
-        }
-        Protection::Passphrase(p) => age::Encryptor::with_user_passphrase(p.clone()),
-    };
-    let sealed = encryptor
-        .wrap_output(BufWriter::new(file))
-        .map_err(io(partial))?;
-    let mut out = Records::start(sealed).map_err(io(partial))?;
-    // No background refill of case keys runs in an offline node, but wait in case.
+    ensure_new(to)?;
+    let detail = format!("all data exported to the encrypted backup {}", to.display());
+    let export = export(core, &detail).await?;
+    seal_to_file(&export.plain, to, protection)?;
+    Ok(export.summary)
+}
+
+/// Refuses a backup file name that is taken: a backup never overwrites a file.
+pub fn ensure_new(to: &Path) -> Result<(), BackupError> {
+    if to.exists() {
+        return Err(BackupError::TargetExists(to.display().to_string()));
+    }
+    Ok(())
+}
+
+/// A node's whole state, read for a backup.
+pub struct Export {
+    /// The backup's plaintext.
+    pub plain: Zeroizing<Vec<u8>>,
+    /// What it holds.
+    pub summary: Summary,
+    /// How long commits waited while the store's entries were copied.
+    pub commits_waited: std::time::Duration,
+}
+
+/// Records the export in the audit log (with `detail`), then reads the node's whole state
+/// into a backup's plaintext. It works while the node runs: the store's entries are copied
+/// as one consistent state, and commits wait only while they are copied.
+pub async fn export(core: &Arc<Core>, detail: &str) -> Result<Export, BackupError> {
+    // A backup reads all case data: it is recorded like any other read of it.
+    audit::record(core, audit::CLI, "backup.export", None, detail).await?;
+    let core = core.clone();
+    tokio::task::spawn_blocking(move || snapshot(&core))
+        .await
+        .map_err(|e| BackupError::Io {
+            path: "(backup export)".into(),
+            source: std::io::Error::other(e),
+        })?
+}
+
+/// The plaintext of a backup of `core`, and its summary.
+fn snapshot(core: &Core) -> Result<Export, BackupError> {
+    let mut out = Records::start();
+    // The entries first: a case key is in its file before any entry that claims it is
+    // committed, so the file, read after the entries, holds every key they need.
+    let started = std::time::Instant::now();
+    core.store
+        .read_all(&mut |space, key, value| out.entry(space, key, value))?;
+    let commits_waited = started.elapsed();
+    // A key pool refill may be writing slots no entry claims yet; let it finish.
     core.vault.wait_for_refill();
     for name in FILES {
-        let path = dir.root().join(name);
+        let path = core.datadir.root().join(name);
         match fs::read(&path) {
-            Ok(bytes) => out
-                .file(name, &Zeroizing::new(bytes))
-                .map_err(io(partial))?,
+            Ok(bytes) => out.file(name, &Zeroizing::new(bytes)),
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(io(&path)(e)),
-        }
-    }
-    for space in Space::ALL {
-        let mut start = Vec::new();
-        loop {
-            let page = core.store.scan_from(space, &start, PAGE)?;
-            for (key, value) in &page {
-                out.entry(space, key, value).map_err(io(partial))?;
-            }
-            match page.last() {
-                Some((last, _)) if page.len() == PAGE => {
-                    start = last.clone();
-                    start.push(0);
-                }
-                _ => break,
-            }
         }
     }
     let summary = Summary {
@@ -237,69 +238,133 @@ fn write(
         files: out.files,
         entries: out.entries,
     };
-    out.end(&summary).map_err(io(partial))?;
-    let file = out
-        .inner
-        .finish()
-        .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
-        .map_err(io(partial))?;
-    file.sync_all().map_err(io(partial))?;
-    Ok(summary)
+    tracing::info!(
+        entries = summary.entries,
+        bytes = out.inner.len(),
+        commits_waited_ms = commits_waited.as_millis() as u64,
+        "backup exported"
+    );
+    Ok(Export {
+        plain: out.end(&summary),
+        summary,
+        commits_waited,
+    })
 }
 
-/// The record writer.
-struct Records<W: Write> {
-    inner: W,
+/// Encrypts a backup's plaintext with `protection` into `out`; `what` names `out` in errors.
+pub fn seal<W: Write>(
+    plain: &[u8],
+    protection: &Protection,
+    out: W,
+    what: &Path,
+) -> Result<W, BackupError> {
+    let encryptor = match protection {
+        Protection::Recipients(keys) => {
+            age::Encryptor::with_recipients(keys.iter().map(|k| k as &dyn age::Recipient))
+                .map_err(|e| BackupError::Encrypt(e.to_string()))?
+        }
+        Protection::Passphrase(p) => age::Encryptor::with_user_passphrase(p.clone()),
+    };
+    let mut sealed = encryptor.wrap_output(out).map_err(io(what))?;
+    sealed.write_all(plain).map_err(io(what))?;
+    sealed.finish().map_err(io(what))
+}
+
+/// Encrypts a backup's plaintext into the new file `to`: written under a temporary name,
+/// synced, then renamed, so a backup file is always whole.
+pub fn seal_to_file(plain: &[u8], to: &Path, protection: &Protection) -> Result<(), BackupError> {
+    ensure_new(to)?;
+    let partial = PathBuf::from(format!("{}.partial", to.display()));
+    let written = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial)
+        .map_err(io(&partial))
+        .and_then(|file| seal(plain, protection, BufWriter::new(file), &partial))
+        .and_then(|w| {
+            let file = w.into_inner().map_err(|e| io(&partial)(e.into_error()))?;
+            file.sync_all().map_err(io(&partial))
+        });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&partial);
+        return Err(e);
+    }
+    fs::rename(&partial, to).map_err(io(to))?;
+    sync_parent(to)
+}
+
+/// Decrypts a backup that a running node sent to the CLI, and checks it is whole.
+pub fn receive(
+    sealed: &[u8],
+    unlock: &Unlock,
+) -> Result<(Zeroizing<Vec<u8>>, Summary), BackupError> {
+    let from = Path::new("the backup the node sent");
+    let mut plain = Zeroizing::new(Vec::new());
+    decrypt(sealed, unlock, from)?
+        .read_to_end(&mut plain)
+        .map_err(|e| BackupError::Damaged {
+            path: from.display().to_string(),
+            reason: format!("it cannot be decrypted whole ({e})"),
+        })?;
+    let summary = records(&plain[..], from, |_| Ok(()))?;
+    Ok((plain, summary))
+}
+
+/// The record writer: a backup's plaintext, in memory.
+struct Records {
+    inner: Zeroizing<Vec<u8>>,
     files: u64,
     entries: u64,
 }
 
-impl<W: Write> Records<W> {
-    /// Starts a backup's plaintext in `inner`: the magic and the version.
-    fn start(inner: W) -> std::io::Result<Self> {
+impl Records {
+    /// Starts a backup's plaintext: the magic and the version.
+    fn start() -> Self {
         let mut out = Records {
-            inner,
+            inner: Zeroizing::new(Vec::new()),
             files: 0,
             entries: 0,
         };
-        out.raw(MAGIC)?;
-        out.raw(&[VERSION])?;
-        Ok(out)
+        out.raw(MAGIC);
+        out.raw(&[VERSION]);
+        out
     }
 
-    fn raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.inner.write_all(bytes)
+    fn raw(&mut self, bytes: &[u8]) {
+        self.inner.extend_from_slice(bytes);
     }
 
-    fn file(&mut self, name: &str, content: &[u8]) -> std::io::Result<()> {
-        self.raw(b"F")?;
-        self.raw(&(name.len() as u16).to_be_bytes())?;
-        self.raw(name.as_bytes())?;
-        self.raw(&(content.len() as u64).to_be_bytes())?;
-        self.raw(content)?;
+    fn file(&mut self, name: &str, content: &[u8]) {
+        self.raw(b"F");
+        self.raw(&(name.len() as u16).to_be_bytes());
+        self.raw(name.as_bytes());
+        self.raw(&(content.len() as u64).to_be_bytes());
+        self.raw(content);
         self.files += 1;
-        Ok(())
     }
 
-    fn entry(&mut self, space: Space, key: &[u8], value: &[u8]) -> std::io::Result<()> {
+    fn entry(&mut self, space: Space, key: &[u8], value: &[u8]) {
         let name = space.name();
-        self.raw(b"E")?;
+        self.raw(b"E");
         // Space names are short constants; keys and values are bounded by the store's users.
-        self.raw(&[name.len() as u8])?;
-        self.raw(name.as_bytes())?;
-        self.raw(&(key.len() as u32).to_be_bytes())?;
-        self.raw(key)?;
-        self.raw(&(value.len() as u32).to_be_bytes())?;
-        self.raw(value)?;
+        self.raw(&[name.len() as u8]);
+        self.raw(name.as_bytes());
+        self.raw(&(key.len() as u32).to_be_bytes());
+        self.raw(key);
+        self.raw(&(value.len() as u32).to_be_bytes());
+        self.raw(value);
         self.entries += 1;
-        Ok(())
     }
 
-    fn end(&mut self, summary: &Summary) -> std::io::Result<()> {
-        let json = serde_json::to_vec(summary).map_err(std::io::Error::other)?;
-        self.raw(b"Z")?;
-        self.raw(&(json.len() as u32).to_be_bytes())?;
-        self.raw(&json)
+    /// Ends the plaintext with `summary` and returns it.
+    fn end(mut self, summary: &Summary) -> Zeroizing<Vec<u8>> {
+        let json = crate::store::to_json(summary);
+        self.raw(b"Z");
+        self.raw(&(json.len() as u32).to_be_bytes());
+        self.raw(&json);
+        self.inner
     }
 }
 
@@ -413,13 +478,21 @@ fn read(
     unlock: &Unlock,
     each: impl FnMut(Item) -> Result<(), BackupError>,
 ) -> Result<Summary, BackupError> {
-    let damaged = |reason: String| BackupError::Damaged {
-        path: from.display().to_string(),
-        reason,
-    };
     let file = File::open(from).map_err(io(from))?;
-    let decryptor = age::Decryptor::new(BufReader::new(file))
-        .map_err(|e| damaged(format!("it is not an age-encrypted file ({e})")))?;
+    let plain = decrypt(BufReader::new(file), unlock, from)?;
+    records(BufReader::new(plain), from, each)
+}
+
+/// The decrypted stream of the backup in `sealed`; `from` names it in errors.
+fn decrypt<'a, R: Read + 'a>(
+    sealed: R,
+    unlock: &Unlock,
+    from: &Path,
+) -> Result<Box<dyn Read + 'a>, BackupError> {
+    let decryptor = age::Decryptor::new(sealed).map_err(|e| BackupError::Damaged {
+        path: from.display().to_string(),
+        reason: format!("it is not an age-encrypted file ({e})"),
+    })?;
     let plain = match unlock {
         Unlock::Identity(key) => {
             if decryptor.is_scrypt() {
@@ -439,13 +512,13 @@ fn read(
             decryptor.decrypt(std::iter::once(&identity as &dyn age::Identity))
         }
     };
-    let plain = plain.map_err(|e| match e {
-        age::DecryptError::NoMatchingKeys | age::DecryptError::DecryptionFailed => {
-            BackupError::Decrypt("the backup key or passphrase does not fit this backup".into())
-        }
-        other => BackupError::Decrypt(other.to_string()),
-    })?;
-    records(BufReader::new(plain), from, each)
+    match plain {
+        Ok(plain) => Ok(Box::new(plain)),
+        Err(age::DecryptError::NoMatchingKeys | age::DecryptError::DecryptionFailed) => Err(
+            BackupError::Decrypt("the backup key or passphrase does not fit this backup".into()),
+        ),
+        Err(other) => Err(BackupError::Decrypt(other.to_string())),
+    }
 }
 
 /// Reads the records of a decrypted backup from `plain`, as [`check`] does after
@@ -630,15 +703,15 @@ mod tests {
     /// `files` and `entries`.
     fn plaintext_of(
         names: &[&str],
-        extra: impl FnOnce(&mut Records<Vec<u8>>),
+        extra: impl FnOnce(&mut Records),
         files: u64,
         entries: u64,
     ) -> Vec<u8> {
-        let mut r = Records::start(Vec::new()).unwrap();
+        let mut r = Records::start();
         for name in names {
-            r.file(name, b"x").unwrap();
+            r.file(name, b"x");
         }
-        r.entry(Space::Meta, b"k", b"v").unwrap();
+        r.entry(Space::Meta, b"k", b"v");
         extra(&mut r);
         r.end(&Summary {
             name: "n".into(),
@@ -647,12 +720,11 @@ mod tests {
             files,
             entries,
         })
-        .unwrap();
-        r.inner
+        .to_vec()
     }
 
     /// A plaintext with the required files, an entry, and `extra` before the end.
-    fn plaintext(extra: impl FnOnce(&mut Records<Vec<u8>>), files: u64, entries: u64) -> Vec<u8> {
+    fn plaintext(extra: impl FnOnce(&mut Records), files: u64, entries: u64) -> Vec<u8> {
         plaintext_of(&REQUIRED, extra, files, entries)
     }
 
@@ -796,32 +868,23 @@ mod tests {
             (b"LOTSE-BACKUX\0\x01".to_vec(), "not a Lotse backup"),
             (b"LOTSE-BACKUP\0\x09".to_vec(), "format version 9"),
             (
-                plaintext(|r| r.file("../../etc/passwd", b"x").unwrap(), 5, 1),
+                plaintext(|r| r.file("../../etc/passwd", b"x"), 5, 1),
                 "unknown file",
             ),
             (
-                plaintext(|r| r.file("lotse.toml", b"again").unwrap(), 5, 1),
+                plaintext(|r| r.file("lotse.toml", b"again"), 5, 1),
                 "lotse.toml twice",
             ),
-            (
-                plaintext(|r| r.raw(b"E\x05nosuch").unwrap(), 4, 1),
-                "unknown space",
-            ),
+            (plaintext(|r| r.raw(b"E\x05nosuch"), 4, 1), "unknown space"),
             (
                 plaintext(
-                    |r| {
-                        r.raw(b"F\x00\x0ekeys/case-keys\xff\xff\xff\xff\xff\xff\xff\xff")
-                            .unwrap()
-                    },
+                    |r| r.raw(b"F\x00\x0ekeys/case-keys\xff\xff\xff\xff\xff\xff\xff\xff"),
                     4,
                     1,
                 ),
                 "claims",
             ),
-            (
-                plaintext(|r| r.raw(b"Q").unwrap(), 4, 1),
-                "unknown record tag",
-            ),
+            (plaintext(|r| r.raw(b"Q"), 4, 1), "unknown record tag"),
             (plaintext(|_| {}, 4, 2), "its summary says"),
             (
                 [plaintext(|_| {}, 4, 1), b"more".to_vec()].concat(),

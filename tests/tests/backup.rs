@@ -1,9 +1,15 @@
-//! Backup and restore of a real agency node with a received referral: the backup file never
+//! Backup and restore of a real agency node with a received referral: a running node is
+//! backed up while referrals arrive, whole and consistent; the backup file never
 //! shows case content, the restored node holds exactly what was backed up, a referral
 //! erased after the backup comes back and is erased again on request, and the restored
 //! node takes the old one's place in the network and receives what is sent to it next.
 
 #![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use age::secrecy::SecretString;
 use lotse_node::auth::Role;
@@ -14,7 +20,7 @@ use lotse_node::referrals::erasure::{ErasedHere, erase_here};
 use lotse_node::referrals::{self, Erasure, ReferralRecord};
 use lotse_node::store::{Space, Store};
 use lotse_protocol::ReferralId;
-use lotse_tests::{TestNet, files_containing, send_referral, sign_in_new_user, wait_for};
+use lotse_tests::{TestNet, TestNode, files_containing, send_referral, sign_in_new_user, wait_for};
 use serde_json::json;
 
 const CLIENT: &str = "Samira Haddad-Sicherung";
@@ -56,6 +62,166 @@ async fn wait_at(
     .await;
 }
 
+/// POSTs `body` to the admin API of the running `node`, as the CLI does; the status and
+/// the body's bytes.
+async fn admin_post(node: &TestNode, path: &str, body: serde_json::Value) -> (u16, Vec<u8>) {
+    let url = format!("{}{path}", node.url());
+    let token = node.dir.load_token().unwrap();
+    tokio::task::spawn_blocking(move || {
+        let answer = ureq::post(&url)
+            .set("Authorization", &format!("Bearer {token}"))
+            .send_json(body);
+        let (code, r) = match answer {
+            Ok(r) => (r.status(), r),
+            Err(ureq::Error::Status(code, r)) => (code, r),
+            Err(e) => panic!("{e}"),
+        };
+        let mut bytes = Vec::new();
+        r.into_reader().read_to_end(&mut bytes).unwrap();
+        (code, bytes)
+    })
+    .await
+    .unwrap()
+}
+
+/// Every referral id in `core`'s store.
+fn referral_ids(core: &Core) -> BTreeSet<ReferralId> {
+    core.store
+        .scan(Space::Referrals, b"", usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(key, _)| ReferralId(key.try_into().unwrap()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_agency_is_backed_up_while_referrals_arrive() {
+    let client = "Amir Online-Sicherung";
+    let net = TestNet::new(2).await;
+    let sender = sign_in_new_user(net.agency(0), "berger", "Frau Berger", Role::CaseManager).await;
+    let recipient = net.agency(1).id.to_string();
+    let first = send_referral(&sender, &recipient, client, "Beratung").await;
+    wait_at(
+        &net,
+        1,
+        first,
+        "the first referral at the recipient",
+        |_| true,
+    )
+    .await;
+
+    // Referrals keep arriving at the recipient while it is backed up.
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let (sender, recipient, stop) = (sender.clone(), recipient.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut sent = vec![first];
+            while !stop.load(Ordering::SeqCst) {
+                sent.push(send_referral(&sender, &recipient, client, "Beratung").await);
+            }
+            sent
+        })
+    };
+    wait_for("referrals arriving during the backup", 30, || {
+        let core = net.agency(1).core().clone();
+        async move { referral_ids(&core).len() >= 5 }
+    })
+    .await;
+    let before = referral_ids(net.agency(1).core());
+
+    // A wrong transfer key is refused with the reason.
+    let (code, body) = admin_post(
+        net.agency(1),
+        "/api/v1/admin/backup",
+        json!({"transfer_key": "age1nichtgueltig"}),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert!(
+        String::from_utf8_lossy(&body).contains("transfer_key is not an age public key"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+
+    // What `lotse backup create` does with a running node.
+    let transfer = age::x25519::Identity::generate();
+    let (code, sealed) = admin_post(
+        net.agency(1),
+        "/api/v1/admin/backup",
+        json!({"transfer_key": transfer.to_public().to_string()}),
+    )
+    .await;
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&sealed));
+    stop.store(true, Ordering::SeqCst);
+    let sent = traffic.await.unwrap();
+    // Encrypted on the connection: the client's name is not in what the node sent.
+    assert!(!sealed.windows(client.len()).any(|w| w == client.as_bytes()));
+    let other = Unlock::Identity(age::x25519::Identity::generate());
+    assert!(matches!(
+        backup::receive(&sealed, &other),
+        Err(BackupError::Decrypt(_))
+    ));
+    let (plain, summary) = backup::receive(&sealed, &Unlock::Identity(transfer)).unwrap();
+    assert_eq!(summary.node_id, net.agency(1).id.to_string());
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("online.backup");
+    let key = age::x25519::Identity::generate();
+    backup::seal_to_file(
+        &plain,
+        &file,
+        &Protection::Recipients(vec![key.to_public()]),
+    )
+    .unwrap();
+    let again = backup::seal_to_file(
+        &plain,
+        &file,
+        &Protection::Recipients(vec![key.to_public()]),
+    );
+    assert!(
+        matches!(again, Err(BackupError::TargetExists(_))),
+        "{again:?}"
+    );
+
+    // The node went on working: everything sent during the backup arrives.
+    for id in &sent {
+        wait_at(&net, 1, *id, "a referral sent during the backup", |_| true).await;
+    }
+
+    // The restore opens and its audit log verifies (`restore` checks both). It holds every
+    // referral that had arrived before the backup, each whole: its data decrypts.
+    let restored = work.path().join("restored");
+    backup::restore(&file, &restored, &Unlock::Identity(key))
+        .await
+        .unwrap();
+    let copy = Core::open(DataDir::new(&restored)).unwrap();
+    let held = referral_ids(&copy);
+    assert!(
+        held.is_superset(&before),
+        "{} of {}",
+        held.len(),
+        before.len()
+    );
+    assert!(held.len() <= sent.len());
+    for id in &held {
+        let case = referrals::case(&copy, id).unwrap();
+        assert_eq!(case.client.name.as_deref(), Some(client));
+    }
+    let actions: Vec<String> = lotse_node::audit::list(copy.store.as_ref(), None, 2)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["backup.restore", "backup.export"]);
+    println!(
+        "online backup: {} of {} referrals held, {} entries",
+        held.len(),
+        sent.len(),
+        summary.entries
+    );
+    drop(copy);
+    net.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restored_agency_holds_its_referrals_erases_again_and_takes_its_place() {
     let mut net = TestNet::new(2).await;
@@ -64,7 +230,8 @@ async fn a_restored_agency_holds_its_referrals_erases_again_and_takes_its_place(
     let id = send_referral(&sender, &recipient, CLIENT, "Vermittlung in Ausbildung").await;
     wait_at(&net, 1, id, "the referral at the recipient", |_| true).await;
 
-    // A backup needs the node stopped.
+    // Read directly, the data directory of a running node is refused (it is locked); the
+    // CLI asks the running node instead (the test above).
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("agency.backup");
     let passphrase = Protection::Passphrase(SecretString::from("lang genug, wirklich".to_owned()));
@@ -166,23 +333,15 @@ async fn a_restored_agency_holds_its_referrals_erases_again_and_takes_its_place(
     .await;
 
     // While a node runs, `lotse referral erase` goes through its admin API.
-    let base = net.agency(1).url();
-    let token = net.agency(1).dir.load_token().unwrap();
-    let erase = move |id: String, reason: &'static str| {
-        let (base, token) = (base.clone(), token.clone());
+    let erase = |id: String, reason: &'static str| {
+        let node = &net.agencies[1];
         async move {
-            tokio::task::spawn_blocking(move || {
-                let answer = ureq::post(&format!("{base}/api/v1/admin/referrals/{id}/erase"))
-                    .set("Authorization", &format!("Bearer {token}"))
-                    .send_json(json!({ "reason": reason }));
-                match answer {
-                    Ok(r) => (r.status(), r.into_json::<serde_json::Value>().unwrap()),
-                    Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap()),
-                    Err(e) => panic!("{e}"),
-                }
-            })
-            .await
-            .unwrap()
+            let path = format!("/api/v1/admin/referrals/{id}/erase");
+            let (code, body) = admin_post(node, &path, json!({ "reason": reason })).await;
+            (
+                code,
+                serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            )
         }
     };
     let (code, body) = erase(next.to_string(), "Aufbewahrungsfrist abgelaufen").await;

@@ -386,6 +386,7 @@ const ADMIN_API: &[(&str, &str)] = &[
     ("GET", "/api/v1/admin/audit"),
     ("GET", "/api/v1/admin/audit/verify"),
     ("POST", "/api/v1/admin/referrals/x/erase"),
+    ("POST", "/api/v1/admin/backup"),
 ];
 
 #[derive(Debug)]

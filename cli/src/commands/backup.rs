@@ -1,6 +1,6 @@
-//! `lotse backup key|create|check|restore`: encrypted backups of a stopped node, and their
-//! restore into a new data directory (the format and the checks are in
-//! `lotse_node::backup`).
+//! `lotse backup key|create|check|restore`: encrypted backups of a node, running (through
+//! its admin API) or stopped, and their restore into a new data directory (the format and
+//! the checks are in `lotse_node::backup`).
 //!
 //! A backup is encrypted either to a backup key (`--recipient`, the public half; the secret
 //! half, made by `lotse backup key`, is kept away from the server, so a nightly job needs no
@@ -16,13 +16,14 @@ use std::str::FromStr;
 use age::secrecy::{ExposeSecret, SecretString};
 use anyhow::{Context, Result, bail};
 use lotse_node::backup::{self, Protection, Summary, Unlock};
-use lotse_node::datadir::DataDir;
 
 use crate::DataDirArg;
-use crate::target::runtime;
+use crate::target::{Target, choose, runtime};
 
 /// The shortest passphrase accepted for a backup.
 const MIN_PASSPHRASE: usize = 12;
+/// How long a running node may take to send its backup.
+const TRANSFER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// `lotse backup ...`.
 #[derive(Debug, clap::Subcommand)]
@@ -34,7 +35,7 @@ pub enum BackupCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Back up a stopped node into a new encrypted file.
+    /// Back up a node, running or stopped, into a new encrypted file.
     Create {
         #[command(flatten)]
         data_dir: DataDirArg,
@@ -108,9 +109,29 @@ pub fn backup(cmd: BackupCommand) -> Result<()> {
                     bail!("use either --recipient or --passphrase-file, not both")
                 }
             };
-            let dir = DataDir::new(&data_dir.data_dir);
-            let summary = runtime()?.block_on(backup::create(&dir, &to, &protection))?;
-            out!("Backup written to {}", to.display());
+            backup::ensure_new(&to)?;
+            let summary = match choose(&data_dir)? {
+                Target::Online(api) => {
+                    // The node sends its backup encrypted to a key made for this transfer
+                    // only; it is checked whole before it is encrypted for keeping.
+                    let transfer = age::x25519::Identity::generate();
+                    let sealed = api.post_for_bytes(
+                        "/api/v1/admin/backup",
+                        serde_json::json!({ "transfer_key": transfer.to_public().to_string() }),
+                        TRANSFER_TIMEOUT,
+                    )?;
+                    let (plain, summary) = backup::receive(&sealed, &Unlock::Identity(transfer))?;
+                    backup::seal_to_file(&plain, &to, &protection)?;
+                    out!("Backup of the running node written to {}", to.display());
+                    summary
+                }
+                Target::Offline(core) => {
+                    let summary =
+                        runtime()?.block_on(backup::create_with(&core, &to, &protection))?;
+                    out!("Backup of the stopped node written to {}", to.display());
+                    summary
+                }
+            };
             print_summary(&summary);
             out!(
                 "Keep it away from this server. It holds every client's data, readable with its key or passphrase."

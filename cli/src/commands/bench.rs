@@ -12,7 +12,8 @@
 //! part (accepted → receipt stored). Throughput counts until the receiver has applied
 //! every message, which it does after its receipt. The nodes share this process, so CPU
 //! time and peak RSS of the load are for all three together; idle RSS and start-to-ready
-//! time are measured on a separate `lotse run` child process.
+//! time are measured on a separate `lotse run` child process. After the load, the receiver
+//! is backed up online as the admin API does it, to show how long its commits wait.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use lotse_node::backup::{self, Protection};
 use lotse_node::core::Core;
 use lotse_node::datadir::DataDir;
 use lotse_node::delivery::Delivered;
@@ -172,6 +174,43 @@ pub struct Floors {
     pub case_key_create: Percentiles,
 }
 
+/// An online backup of the receiving node after the load, as `lotse backup create` asks
+/// a running node for one.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BackupFigures {
+    /// Store entries in it.
+    pub entries: u64,
+    /// Its plaintext, MiB.
+    pub mib: f64,
+    /// How long commits waited while the entries were copied, ms.
+    pub commits_waited_ms: f64,
+    /// The whole export (audit entry, entries, files), ms.
+    pub export_ms: f64,
+    /// Encrypting it for the transfer, ms.
+    pub seal_ms: f64,
+}
+
+/// Backs up the running receiver as the admin API does, and times it.
+async fn backup_figures(net: &Net) -> Result<BackupFigures> {
+    let started = Instant::now();
+    let export = backup::export(&net.b.core, "benchmark: an online backup after the load").await?;
+    let export_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let started = Instant::now();
+    let to = Protection::Recipients(vec![age::x25519::Identity::generate().to_public()]);
+    let sealed = tokio::task::block_in_place(|| {
+        backup::seal(&export.plain, &to, Vec::new(), Path::new("the benchmark"))
+    })?;
+    let seal_ms = started.elapsed().as_secs_f64() * 1000.0;
+    drop(sealed);
+    Ok(BackupFigures {
+        entries: export.summary.entries,
+        mib: export.plain.len() as f64 / (1024.0 * 1024.0),
+        commits_waited_ms: export.commits_waited.as_secs_f64() * 1000.0,
+        export_ms,
+        seal_ms,
+    })
+}
+
 /// A `lotse run` child process.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ProcessReport {
@@ -198,6 +237,8 @@ pub struct BenchReport {
     pub floors: Option<Floors>,
     /// Lotse's figures as multiples of the floors.
     pub ratios: HashMap<String, f64>,
+    /// An online backup of the receiver after the load.
+    pub backup: BackupFigures,
     /// Child process figures (absent with --no-process).
     pub process: Option<ProcessReport>,
     /// The targets of issue 6 and whether they were met.
@@ -1072,6 +1113,15 @@ fn print_text(r: &BenchReport) {
     if let Some(kib) = l.disk_write_kib_per_message {
         out!("  written to disk: {kib:.1} KiB per message (the three nodes' stores and key files)");
     }
+    let b = &r.backup;
+    out!(
+        "Online backup of the receiver: {} entries ({:.1} MiB); commits waited {:.1} ms, export {:.1} ms, encryption {:.1} ms",
+        b.entries,
+        b.mib,
+        b.commits_waited_ms,
+        b.export_ms,
+        b.seal_ms
+    );
     if let Some(f) = &r.floors {
         out!("Floors on this machine ({} B):", l.payload_bytes);
         out!(
@@ -1165,6 +1215,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         let mut report = BenchReport {
             machine: machine(),
             load,
+            backup: backup_figures(&net).await?,
             ..BenchReport::default()
         };
         if !args.no_floors {

@@ -3,12 +3,15 @@
 //! Authenticated by the token in `DATA_DIR/admin.token` (mode 0600) as a bearer token,
 //! compared in constant time: whoever can read the data directory is the node's operator.
 
+use std::path::Path;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use lotse_protocol::NodeId;
@@ -16,6 +19,7 @@ use lotse_protocol::directory::{AgencyKind, Service};
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
+use crate::backup;
 use crate::core::Core;
 use crate::directory::authority::{self, AuthorityError};
 use crate::outbox::{self, OutboxRecord};
@@ -276,6 +280,44 @@ pub fn erase_input(id: &str, reason: &str) -> Result<lotse_protocol::ReferralId,
     Ok(id)
 }
 
+/// A request for a backup of the running node.
+#[derive(Debug, Deserialize)]
+pub struct BackupRequest {
+    /// A one-time age public key of the CLI's (`age1...`): the backup travels encrypted
+    /// to it, so it is never in clear on the connection.
+    pub transfer_key: String,
+}
+
+/// The running node's whole state as a backup, encrypted to the request's transfer key
+/// (`lotse backup create` decrypts it, checks it, and encrypts it for keeping).
+async fn post_backup(
+    State(core): State<Arc<Core>>,
+    Json(req): Json<BackupRequest>,
+) -> Result<Response, ApiError> {
+    let key = age::x25519::Recipient::from_str(req.transfer_key.trim()).map_err(|e| {
+        ApiError::bad_request(format!(
+            "transfer_key is not an age public key ({e}); `lotse backup create` sends a new one each time"
+        ))
+    })?;
+    let detail =
+        "all data exported to an encrypted backup of the running node, through the admin API";
+    let export = backup::export(&core, detail)
+        .await
+        .map_err(ApiError::internal)?;
+    let sealed = tokio::task::spawn_blocking(move || {
+        backup::seal(
+            &export.plain,
+            &backup::Protection::Recipients(vec![key]),
+            Vec::new(),
+            Path::new("the transfer"),
+        )
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    Ok(([(CONTENT_TYPE, "application/octet-stream")], sealed).into_response())
+}
+
 /// The admin routes (mounted under `/api/v1/admin`).
 pub fn router(core: Arc<Core>) -> Router<Arc<Core>> {
     Router::new()
@@ -286,6 +328,7 @@ pub fn router(core: Arc<Core>) -> Router<Arc<Core>> {
         .route("/status", get(get_status))
         .route("/services", put(put_services))
         .route("/referrals/{id}/erase", post(post_erase))
+        .route("/backup", post(post_backup))
         .merge(super::users::admin_routes().merge(super::audit::admin_routes()))
         .layer(middleware::from_fn_with_state(core, require_token))
 }

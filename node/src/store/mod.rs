@@ -160,6 +160,9 @@ impl Batch {
 /// Key-value pairs from a scan.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// What [`Store::read_all`] hands each entry to: its space, key and value.
+pub type Visit<'a> = dyn FnMut(Space, &[u8], &[u8]) + 'a;
+
 /// A boxed future, so the trait stays object safe.
 pub type FlushFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
@@ -171,9 +174,10 @@ pub trait Store: Send + Sync + 'static {
     /// All entries whose key starts with `prefix`, in key order, at most `limit`.
     fn scan(&self, space: Space, prefix: &[u8], limit: usize) -> Result<Entries, StoreError>;
 
-    /// Entries whose key is at or after `start`, in key order, at most `limit` (for
-    /// reading a whole space a page at a time).
-    fn scan_from(&self, space: Space, start: &[u8], limit: usize) -> Result<Entries, StoreError>;
+    /// Hands every entry of every space to `visit`, space by space in key order, as one
+    /// consistent state: no commit lands while it runs (commits wait for it), so `visit`
+    /// should only copy. For a backup of a running node.
+    fn read_all(&self, visit: &mut Visit<'_>) -> Result<(), StoreError>;
 
     /// Applies a batch atomically; [`StoreError::Conflict`] if a guard fails.
     fn commit(&self, batch: Batch) -> Result<(), StoreError>;
