@@ -1,25 +1,20 @@
 //! `lotse backup key|create|check|restore` as an admin runs them: a round trip with a backup
-//! key and one with a passphrase, and a clear error for every wrong flag and file.
+//! key on a stopped node and one with a passphrase on a running node, and a clear error for
+//! every wrong flag and file.
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
+mod common;
+use common::{Running, free_http, s, text};
 
 /// Runs `lotse` and returns success, standard output and standard error.
 fn lotse(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_lotse"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = common::lotse(args, None);
+    let (stdout, stderr) = text(&out);
+    (out.status.success(), stdout, stderr)
 }
 
 fn ok(args: &[&str]) -> String {
@@ -36,18 +31,9 @@ fn refused(args: &[&str], expected: &str) -> String {
     stderr
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// Creates an agency node named `name` in `dir`; returns its HTTP address.
 fn init(dir: &Path, name: &str) -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let http = format!("127.0.0.1:{port}");
+    let http = free_http();
     ok(&[
         "init",
         "--data-dir",
@@ -60,38 +46,6 @@ fn init(dir: &Path, name: &str) -> String {
         &http,
     ]);
     http
-}
-
-/// A node started with `lotse run`; stopped when dropped.
-struct Running(Child);
-
-impl Running {
-    /// Starts the node in `dir` and waits until it answers at `http`.
-    fn start(dir: &Path, http: &str) -> Running {
-        let child = Command::new(env!("CARGO_BIN_EXE_lotse"))
-            .args(["run", "--data-dir", s(dir)])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let node = Running(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(http).is_err() {
-            assert!(Instant::now() < deadline, "the node did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        node
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

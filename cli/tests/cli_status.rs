@@ -1,13 +1,10 @@
 //! `lotse status` against a stopped node: identity, trust anchor, invitations; and a
 //! clear error for a directory that holds no node.
 
-use std::process::Command;
+mod common;
 
 fn lotse(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_lotse"))
-        .args(args)
-        .output()
-        .expect("run lotse")
+    common::lotse(args, None)
 }
 
 #[test]

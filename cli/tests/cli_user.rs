@@ -4,33 +4,10 @@
 // Test helpers panic on purpose: a failed step is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
-fn lotse(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lotse"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut input = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).unwrap();
-        }
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+mod common;
+use common::{Running, free_http, lotse, text};
 
 fn init(dir: &Path) -> String {
     let d = dir.to_str().unwrap();
@@ -227,12 +204,7 @@ fn user_commands_go_through_the_running_node() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("node");
     let d = dir.to_str().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let http = format!("127.0.0.1:{port}");
+    let http = free_http();
     let out = lotse(
         &[
             "init",
@@ -248,21 +220,7 @@ fn user_commands_go_through_the_running_node() {
         None,
     );
     assert!(out.status.success(), "{:?}", text(&out));
-    let mut node = Command::new(env!("CARGO_BIN_EXE_lotse"))
-        .args(["run", "--data-dir", d])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(&http).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the node did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let node = Running::start(&dir, &http);
 
     let out = lotse(
         &[
@@ -302,10 +260,7 @@ fn user_commands_go_through_the_running_node() {
     let (stdout4, stderr4) = text(&out);
     let verified = out.status.success() && stdout4.contains("Audit log intact: 3 entries");
 
-    let _ = Command::new("kill")
-        .args(["-TERM", &node.id().to_string()])
-        .status();
-    let _ = node.wait();
+    drop(node);
     assert!(added, "{stdout}{stderr}");
     assert!(reset, "{stdout2}{stderr2}");
     assert!(last_admin, "{stderr3}");
