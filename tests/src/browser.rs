@@ -104,6 +104,31 @@ pub async fn browser(width: u32, height: u32) -> (Driver, Client) {
     panic!("could not start a Chromium session through chromedriver: {last:?}. {INSTALL}");
 }
 
+/// A Chrome DevTools command, sent through chromedriver's `goog/cdp/execute`.
+#[derive(Debug)]
+struct DevTools {
+    cmd: &'static str,
+    params: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (axum::http::Method::POST, Some(body.to_string()))
+    }
+}
+
 /// A page in the browser, with the helpers the scenarios use.
 pub struct Page<'a> {
     pub c: &'a Client,
@@ -126,6 +151,21 @@ impl Page<'_> {
             .text()
             .await
             .unwrap()
+    }
+
+    /// Renders pages as for `media`: "print" (as the browser prints them) or "screen".
+    pub async fn emulate_media(&self, media: &str) {
+        let cmd = DevTools {
+            cmd: "Emulation.setEmulatedMedia",
+            params: json!({ "media": media }),
+        };
+        self.c.issue_cmd(cmd).await.unwrap();
+    }
+
+    /// Whether the first element that matches `css` is displayed.
+    pub async fn displayed(&self, css: &str) -> bool {
+        let e = self.c.find(Locator::Css(css)).await.unwrap();
+        e.is_displayed().await.unwrap()
     }
 
     /// The visible text of the main area.

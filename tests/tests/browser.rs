@@ -279,6 +279,20 @@ async fn warm_handover_in_the_browser() {
             "the disclosure lacks {part:?}:\n{text}"
         );
     }
+    // She prints it for the client: the printout holds the answer, not the navigation or
+    // the search form.
+    page.emulate_media("print").await;
+    assert!(!page.displayed("nav").await, "the navigation is printed");
+    assert!(
+        !page.displayed("form.filters").await,
+        "the search is printed"
+    );
+    assert!(
+        page.displayed("main table").await,
+        "the answer is not printed"
+    );
+    page.emulate_media("screen").await;
+    assert!(page.displayed("nav").await && page.displayed("form.filters").await);
 
     // The admin manages the node but cannot open the case.
     page.sign_in(&a_url, "it-admin", PASSWORD).await;
