@@ -61,7 +61,7 @@ enum Command {
     /// Erase a referral's personal data on this node at the admin's request.
     #[command(subcommand)]
     Referral(commands::referral::ReferralCommand),
-    /// Back up a stopped node into an encrypted file, check a backup, or restore one.
+    /// Back up a node (running or stopped) into an encrypted file, check a backup, or restore one.
     #[command(subcommand)]
     Backup(commands::backup::BackupCommand),
     /// Start a demo network (KI and three agencies) on this machine, with the web UI.
