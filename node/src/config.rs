@@ -35,6 +35,9 @@ pub struct Config {
     /// Referral workflow settings.
     #[serde(default)]
     pub referrals: ReferralConfig,
+    /// Aggregate figures for the KI.
+    #[serde(default)]
+    pub statistics: StatisticsConfig,
 }
 
 /// Listen addresses and trust.
@@ -93,6 +96,23 @@ impl Default for ReferralConfig {
     fn default() -> Self {
         Self {
             answer_deadline_secs: 14 * 24 * 3600,
+        }
+    }
+}
+
+/// Aggregate figures for the KI's social planning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatisticsConfig {
+    /// How often an agency node sends its aggregate figures (counts from 1 to 4
+    /// suppressed, nothing about a single case) to the KI; 0 sends none. Default 6 hours.
+    pub report_ms: u64,
+}
+
+impl Default for StatisticsConfig {
+    fn default() -> Self {
+        Self {
+            report_ms: 6 * 3600 * 1000,
         }
     }
 }
@@ -184,6 +204,7 @@ mod tests {
             },
             delivery: DeliveryConfig::default(),
             referrals: ReferralConfig::default(),
+            statistics: StatisticsConfig::default(),
         }
     }
 

@@ -252,7 +252,7 @@ fn read_secret(path: &Path) -> Result<zeroize::Zeroizing<String>, DataDirError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DeliveryConfig, NetworkConfig, ReferralConfig, Role};
+    use crate::config::{DeliveryConfig, NetworkConfig, ReferralConfig, Role, StatisticsConfig};
 
     fn config() -> Config {
         Config {
@@ -267,6 +267,7 @@ mod tests {
             },
             delivery: DeliveryConfig::default(),
             referrals: ReferralConfig::default(),
+            statistics: StatisticsConfig::default(),
         }
     }
 

@@ -11,7 +11,9 @@ use lotse_protocol::{AuthorityId, AuthorityKey, EncryptionIdentity, Fingerprint,
 
 use crate::auth::AuthError;
 use crate::auth::users::{self, NewUser};
-use crate::config::{Config, DeliveryConfig, NetworkConfig, ReferralConfig, Role};
+use crate::config::{
+    Config, DeliveryConfig, NetworkConfig, ReferralConfig, Role, StatisticsConfig,
+};
 use crate::core::{Core, OpenError};
 use crate::datadir::{DataDir, DataDirError, Keys};
 use crate::directory::authority::{self, AuthorityError};
@@ -103,6 +105,7 @@ pub async fn init(datadir: &DataDir, opts: &InitOptions) -> Result<InitReport, I
         },
         delivery: DeliveryConfig::default(),
         referrals: ReferralConfig::default(),
+        statistics: StatisticsConfig::default(),
     };
     Config::parse(&config.to_toml()).map_err(InitError::Invalid)?;
     datadir.create(&config, &keys)?;

@@ -24,6 +24,7 @@ pub mod outbox;
 pub mod referrals;
 pub mod server;
 pub mod services;
+pub mod statistics;
 pub mod status;
 pub mod store;
 pub mod transport;

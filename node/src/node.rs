@@ -96,6 +96,11 @@ pub async fn start(core: Arc<Core>, extra: Router) -> Result<RunningNode, StartE
         core.clone(),
         rx.clone(),
     )));
+    tasks.push(tokio::spawn(crate::statistics::run(
+        core.clone(),
+        transport.clone(),
+        rx.clone(),
+    )));
 
     let listener = tokio::net::TcpListener::bind(core.config.network.http_listen)
         .await

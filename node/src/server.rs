@@ -44,6 +44,9 @@ impl Handler for NodeHandler {
                 RequestKind::OfferDirectory => {
                     crate::directory::sync::take_offer(&self.core, peer, &body).await
                 }
+                RequestKind::ReportStatistics => {
+                    crate::statistics::take_report(&self.core, peer, &body).await
+                }
             }
         })
     }

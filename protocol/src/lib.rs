@@ -14,6 +14,8 @@
 //!   governs it.
 //! - [`directory`]: the KI's signed network directory and the agencies' signed profiles.
 //! - [`invitation`]: the one-time token that lets an agency join.
+//! - [`statistics`]: the aggregate figures an agency reports to the KI, small counts
+//!   suppressed.
 //! - [`codec`]: the compact, versioned binary encoding under all of the above.
 
 pub mod client;
@@ -30,6 +32,7 @@ mod openapi;
 pub mod payload;
 pub mod receipt;
 pub mod referral;
+pub mod statistics;
 pub mod time;
 
 pub use ids::{MessageId, ReferralId};

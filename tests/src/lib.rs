@@ -362,6 +362,8 @@ fn fast_timings(dir: &DataDir) {
     config.delivery.backoff_initial_ms = 50;
     config.delivery.backoff_max_ms = 400;
     config.delivery.directory_sync_ms = 150;
+    // Tests that need statistics reports send them when they want them.
+    config.statistics.report_ms = 0;
     dir.save_config(&config).expect("save config");
 }
 

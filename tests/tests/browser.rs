@@ -305,7 +305,11 @@ async fn warm_handover_in_the_browser() {
     page.goto(&format!("{a_url}/auskunft?name=Samira")).await;
     assert_eq!(page.h1().await, "Kein Zugriff");
 
-    // The KI's coordinator sees the network in figures: offers, gaps, no referrals.
+    // The KI's coordinator sees the network in figures: offers, gaps, and the referrals
+    // as the agencies report them, one referral only as "unter 5".
+    lotse_node::statistics::send(b.core(), &b.running().transport)
+        .await
+        .unwrap();
     let ki_url = net.ki.url();
     page.sign_in(&ki_url, "koordination", PASSWORD).await;
     page.goto(&format!("{ki_url}/netzwerk/zahlen")).await;
@@ -315,7 +319,12 @@ async fn warm_handover_in_the_browser() {
         "Angebote nach Handlungsfeld",
         "kein Angebot",
         "Stellen nach Art",
-        "Vermittlungen kennt das Integrationszentrum nicht",
+        "Einzelne Vermittlungen sieht das Integrationszentrum nicht",
+        "Vermittlungen nach Handlungsfeld",
+        "Von 1 der 2 Stellen gemeldet",
+        "unter 5",
+        "Letzte Meldung je Stelle",
+        "Jugendmigrationsdienst AWO",
     ] {
         assert!(text.contains(part), "the figures lack {part:?}:\n{text}");
     }

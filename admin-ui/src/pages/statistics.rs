@@ -1,14 +1,17 @@
 //! "Netzwerk in Zahlen", for the KI coordinator on the directory node: the network's
 //! agencies by kind, its services by field of action and capacity (where the network has
-//! no offer, or none with free places), and the languages offered. All of it comes from the
-//! signed directory; the KI sees no referrals, so there are no referral figures here.
+//! no offer, or none with free places), and the languages offered, from the signed
+//! directory; and the referrals by field of action as the agencies report them
+//! (`lotse_node::statistics`): sums only, counts from 1 to 4 suppressed at the agency.
 
 use std::collections::BTreeMap;
 
 use axum::response::{IntoResponse, Response};
+use lotse_node::statistics::{self, StoredReport};
 use lotse_protocol::client::FieldOfAction;
 use lotse_protocol::directory::{AgencyKind, Capacity};
-use maud::html;
+use lotse_protocol::statistics::{Count, FieldFigures};
+use maud::{Markup, html};
 
 use super::network::require_directory_node;
 use crate::clock;
@@ -23,6 +26,146 @@ struct Supply {
     full: usize,
 }
 
+/// A network-wide sum of reported counts, some of which may be suppressed.
+#[derive(Default, Clone, Copy)]
+struct Sum {
+    exact: u32,
+    few: u32,
+}
+
+impl Sum {
+    fn add(&mut self, c: Count) {
+        match c {
+            Count::Exact(n) => self.exact += n,
+            Count::Few => self.few += 1,
+        }
+    }
+
+    /// "12", "unter 5" (one suppressed count alone) or "mind. 14" (with suppressed ones).
+    fn text(self) -> String {
+        match (self.exact, self.few) {
+            (n, 0) => n.to_string(),
+            (0, 1) => "unter 5".into(),
+            (n, few) => format!("mind. {}", n + few),
+        }
+    }
+}
+
+/// The reported referrals of one field of action, summed over the agencies.
+#[derive(Default)]
+struct Demand {
+    counts: [Sum; 7],
+    medians: Vec<u32>,
+}
+
+impl Demand {
+    fn add(&mut self, f: &FieldFigures) {
+        for (sum, (_, count)) in self.counts.iter_mut().zip(f.counts()) {
+            sum.add(count);
+        }
+        self.medians.extend(f.median_hours_to_accept);
+    }
+}
+
+/// Hours as a social worker would say them.
+fn duration(hours: u32) -> String {
+    match hours {
+        0 => "unter 1 Std.".into(),
+        1..48 => format!("{hours} Std."),
+        _ => format!("{} Tage", hours / 24),
+    }
+}
+
+/// The referral figures the agencies reported.
+fn demand_section(ctx: &Ctx, reports: &[StoredReport]) -> Markup {
+    let mut demand: BTreeMap<FieldOfAction, Demand> = BTreeMap::new();
+    for r in reports {
+        for f in &r.report.fields {
+            demand.entry(f.field).or_default().add(f);
+        }
+    }
+    let mut by_name: Vec<(String, &StoredReport)> = reports
+        .iter()
+        .map(|r| {
+            let name = ctx.core.directory.member(&r.node).map(|m| m.member.name);
+            (name.unwrap_or_default(), r)
+        })
+        .collect();
+    by_name.sort_by(|a, b| a.0.cmp(&b.0));
+    let members = ctx
+        .core
+        .directory
+        .current()
+        .map(|d| d.active_members().len().saturating_sub(1))
+        .unwrap_or(0);
+    html! {
+        section.card aria-labelledby="vermittlungen" {
+            h2 #vermittlungen { "Vermittlungen nach Handlungsfeld" }
+            p.hint {
+                "Von " (reports.len()) " der " (members) " Stellen gemeldet: nur Summen der erhaltenen Vermittlungen je Handlungsfeld. "
+                "Zahlen von 1 bis 4 verlassen eine Stelle nicht, sie erscheinen als „unter 5“ (in Summen als „mind.“). "
+                "Eine Vermittlung mit Bedarfen in mehreren Handlungsfeldern zählt in jedem davon. "
+                "Die Zeit bis zur Annahme nennt eine Stelle nur, wenn sie mindestens 5 angenommen hat; "
+                "bei mehreren Stellen steht die Spanne."
+            }
+            @if demand.is_empty() {
+                p.empty { "Noch keine Stelle hat Vermittlungen gemeldet." }
+            } @else {
+                div.table-wrap { table {
+                    caption.visually-hidden { "Erhaltene Vermittlungen nach Handlungsfeld, angenommen, abgelehnt nach Grund, offen" }
+                    thead {
+                        tr {
+                            th scope="col" rowspan="2" { "Handlungsfeld" }
+                            th scope="col" rowspan="2" { "erhalten" }
+                            th scope="col" rowspan="2" { "angenommen" }
+                            th scope="colgroup" colspan="4" { "abgelehnt, weil" }
+                            th scope="col" rowspan="2" { "ohne Antwort" }
+                            th scope="col" rowspan="2" { "Annahme nach (Median)" }
+                        }
+                        tr {
+                            th scope="col" { "keine Kapazität" }
+                            th scope="col" { "nicht zuständig" }
+                            th scope="col" { "Klient:in wollte nicht" }
+                            th scope="col" { "anderer Grund" }
+                        }
+                    }
+                    tbody {
+                        @for (field, d) in &demand {
+                            tr {
+                                th scope="row" { (field.label_de()) }
+                                @for sum in d.counts {
+                                    td { (sum.text()) }
+                                }
+                                td {
+                                    @match (d.medians.iter().min(), d.medians.iter().max()) {
+                                        (Some(lo), Some(hi)) if lo == hi => { (duration(*lo)) }
+                                        (Some(lo), Some(hi)) => { (duration(*lo)) " bis " (duration(*hi)) }
+                                        _ => { "–" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                } }
+                h3 { "Letzte Meldung je Stelle" }
+                div.table-wrap { table {
+                    caption.visually-hidden { "Letzte Meldung je Stelle" }
+                    thead { tr { th scope="col" { "Stelle" } th scope="col" { "gemeldet am" } th scope="col" { "Handlungsfelder mit Vermittlungen" } } }
+                    tbody {
+                        @for (name, r) in &by_name {
+                            tr {
+                                th scope="row" { (name) }
+                                td { (clock::date_time(r.received_at)) }
+                                td { (r.report.fields.len()) }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+    }
+}
+
 /// `GET /netzwerk/zahlen`.
 pub(crate) async fn page(ctx: Ctx) -> Result<Response, UiError> {
     require_directory_node(&ctx)?;
@@ -33,6 +176,7 @@ pub(crate) async fn page(ctx: Ctx) -> Result<Response, UiError> {
             layout::page(&ctx, Nav::Statistics, "Netzwerk in Zahlen", content).into_response(),
         );
     };
+    let reports = statistics::reports(&ctx.core).map_err(UiError::internal)?;
     let members = dir.active_members();
     let mut kinds: BTreeMap<AgencyKind, usize> = BTreeMap::new();
     let mut supply: BTreeMap<FieldOfAction, Supply> = BTreeMap::new();
@@ -60,8 +204,8 @@ pub(crate) async fn page(ctx: Ctx) -> Result<Response, UiError> {
     let content = html! {
         p.lead {
             (members.len()) " Stellen mit " (services) " Angeboten, laut Verzeichnis Stand " (dir.serial)
-            " vom " (clock::date_time(dir.issued_at)) ". Vermittlungen kennt das Integrationszentrum nicht: "
-            "sie bleiben bei den Stellen, deshalb stehen hier keine Fallzahlen."
+            " vom " (clock::date_time(dir.issued_at)) ". Einzelne Vermittlungen sieht das Integrationszentrum nicht: "
+            "sie bleiben bei den Stellen, die nur Summen melden."
         }
         section.card aria-labelledby="felder" {
             h2 #felder { "Angebote nach Handlungsfeld" }
@@ -97,6 +241,7 @@ pub(crate) async fn page(ctx: Ctx) -> Result<Response, UiError> {
                 }
             } }
         }
+        (demand_section(&ctx, &reports))
         section.card aria-labelledby="arten" {
             h2 #arten { "Stellen nach Art" }
             div.table-wrap { table {

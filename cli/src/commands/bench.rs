@@ -356,6 +356,7 @@ async fn init_node(root: &Path, name: &str, directory: bool) -> Result<DataDir> 
     config.delivery.directory_sync_ms = 200;
     config.delivery.backoff_initial_ms = 50;
     config.delivery.backoff_max_ms = 1000;
+    config.statistics.report_ms = 0;
     dir.save_config(&config)?;
     Ok(dir)
 }

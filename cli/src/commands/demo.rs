@@ -84,6 +84,8 @@ fn demo_timings(dir: &DataDir) -> Result<()> {
     config.delivery.directory_sync_ms = 1000;
     config.delivery.backoff_initial_ms = 200;
     config.delivery.backoff_max_ms = 5000;
+    // The KI's figures follow what is clicked in the demo within a few seconds.
+    config.statistics.report_ms = 5000;
     dir.save_config(&config)?;
     Ok(())
 }

@@ -106,6 +106,15 @@ impl DirectoryState {
         self.current()?.active_member(node).cloned()
     }
 
+    /// The KI's directory node (the active member of kind integration centre).
+    pub fn ki(&self) -> Option<VerifiedMember> {
+        self.current()?
+            .active_members()
+            .into_iter()
+            .find(|m| m.member.kind == lotse_protocol::directory::AgencyKind::IntegrationCentre)
+            .cloned()
+    }
+
     /// Verifies `signed` and, if newer, stores it (durably) and makes it current.
     /// Returns the nodes that were active before and are not any more.
     pub async fn accept(

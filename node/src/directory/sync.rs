@@ -160,12 +160,7 @@ pub async fn sync_once(core: &Core, transport: &Transport) -> bool {
             }
         }
     }
-    let ki = core.directory.current().and_then(|d| {
-        d.active_members()
-            .into_iter()
-            .find(|m| m.member.kind == lotse_protocol::directory::AgencyKind::IntegrationCentre)
-            .map(|m| m.member.node_id)
-    });
+    let ki = core.directory.ki().map(|m| m.member.node_id);
     candidates.shuffle(&mut rand::thread_rng());
     candidates.sort_by_key(|(n, _)| Some(*n) != ki);
     for (peer, addresses) in candidates.into_iter().take(1 + PEERS_PER_ROUND) {

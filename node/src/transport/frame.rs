@@ -30,6 +30,8 @@ pub enum RequestKind {
     DeliverBatch = 4,
     /// Take this signed directory if it is newer (the KI pushes each new snapshot).
     OfferDirectory = 5,
+    /// An agency's aggregate figures for the KI (`lotse_protocol::statistics`).
+    ReportStatistics = 6,
 }
 
 impl RequestKind {
@@ -40,6 +42,7 @@ impl RequestKind {
             Self::Join,
             Self::DeliverBatch,
             Self::OfferDirectory,
+            Self::ReportStatistics,
         ]
         .into_iter()
         .find(|k| *k as u8 == b)
@@ -51,6 +54,7 @@ impl RequestKind {
             RequestKind::FetchDirectory => 8,
             RequestKind::DeliverBatch => limits::MAX_BATCH_BYTES,
             RequestKind::OfferDirectory => limits::MAX_DIRECTORY_BYTES + 1024,
+            RequestKind::ReportStatistics => lotse_protocol::statistics::MAX_REPORT_BYTES,
         }
     }
 }

@@ -188,8 +188,16 @@ async fn main() {
     page.select("agency_kind", "refugee_counselling").await;
     page.press("Einladung erstellen").await;
     shot("13-netzwerk-einladung").await;
+    for agency in [a, b, c] {
+        lotse_node::statistics::send(agency.core(), &agency.running().transport)
+            .await
+            .unwrap();
+    }
     page.goto(&format!("{ki_url}/netzwerk/zahlen")).await;
     shot("17-netzwerk-zahlen").await;
+    page.goto(&format!("{ki_url}/netzwerk/zahlen#vermittlungen"))
+        .await;
+    shot("18-netzwerk-zahlen-vermittlungen").await;
 
     page.sign_in(&a_url, "berger", "falsch-falsch-falsch").await;
     shot("08-anmelden-fehler").await;

@@ -1,0 +1,255 @@
+//! Aggregate figures an agency reports to the KI for the municipality's social planning.
+//!
+//! Only aggregates leave a node: for each field of action, how many referrals the agency
+//! received, took on or declined (by reason), how many still wait for an answer, and the
+//! median time to acceptance. No referral, client, user or date of a single case is in a
+//! report. A count from 1 to 4 could point at a person, so it is suppressed before it
+//! leaves the node ([`Count::Few`]), and a median is only given over at least
+//! [`MIN_COUNT`] acceptances. The KI refuses a report that breaks either rule
+//! ([`StatisticsReport::check`]), so a faulty or older node cannot hand it small numbers.
+//!
+//! The QUIC connection authenticates the reporting node; the report needs no signature of
+//! its own and carries no sender field.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+use crate::client::FieldOfAction;
+
+/// The smallest count a report may carry exactly (besides zero).
+pub const MIN_COUNT: u32 = 5;
+/// The largest encoded report accepted: eleven rows of a few bytes each, with room.
+pub const MAX_REPORT_BYTES: usize = 4096;
+
+/// A count as it leaves the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Count {
+    /// The exact count: zero, or at least [`MIN_COUNT`].
+    Exact(u32),
+    /// Between 1 and [`MIN_COUNT`] − 1: suppressed.
+    Few,
+}
+
+impl Count {
+    /// `n`, suppressed if it is small.
+    pub fn of(n: u32) -> Count {
+        if n == 0 || n >= MIN_COUNT {
+            Count::Exact(n)
+        } else {
+            Count::Few
+        }
+    }
+
+    /// True if the count may leave a node as it is.
+    pub fn is_safe(self) -> bool {
+        match self {
+            Count::Exact(n) => n == 0 || n >= MIN_COUNT,
+            Count::Few => true,
+        }
+    }
+
+    /// The least the count can be (a suppressed count is at least 1).
+    pub fn at_least(self) -> u32 {
+        match self {
+            Count::Exact(n) => n,
+            Count::Few => 1,
+        }
+    }
+}
+
+/// The figures of one field of action. A referral whose needs fall in several fields
+/// counts in each of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldFigures {
+    /// The field of action.
+    pub field: FieldOfAction,
+    /// Referrals received.
+    pub received: Count,
+    /// Taken on (accepted, whatever happened after).
+    pub taken_on: Count,
+    /// Declined: no capacity.
+    pub declined_no_capacity: Count,
+    /// Declined: not responsible.
+    pub declined_not_responsible: Count,
+    /// Declined: the client declined.
+    pub declined_by_client: Count,
+    /// Declined for another reason.
+    pub declined_other: Count,
+    /// Still waiting for an answer.
+    pub waiting: Count,
+    /// Median hours from receipt to acceptance; only over at least [`MIN_COUNT`]
+    /// acceptances.
+    pub median_hours_to_accept: Option<u32>,
+}
+
+impl FieldFigures {
+    /// Every count of the row, with its name.
+    pub fn counts(&self) -> [(&'static str, Count); 7] {
+        [
+            ("received", self.received),
+            ("taken_on", self.taken_on),
+            ("declined_no_capacity", self.declined_no_capacity),
+            ("declined_not_responsible", self.declined_not_responsible),
+            ("declined_by_client", self.declined_by_client),
+            ("declined_other", self.declined_other),
+            ("waiting", self.waiting),
+        ]
+    }
+}
+
+/// What one agency reports: the referrals it has received since it joined, by field of
+/// action (fields without referrals are left out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatisticsReport {
+    /// When the figures were taken.
+    pub taken_at: Timestamp,
+    /// One row per field of action with referrals.
+    pub fields: Vec<FieldFigures>,
+}
+
+/// Why a report was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatisticsError {
+    /// A count from 1 to 4 was not suppressed.
+    #[error(
+        "the report carries {what} = {n} for {field:?}; counts from 1 to {} must be suppressed",
+        MIN_COUNT - 1
+    )]
+    SmallCount {
+        /// The field of action.
+        field: FieldOfAction,
+        /// Which count.
+        what: &'static str,
+        /// Its value.
+        n: u32,
+    },
+    /// A median over fewer than [`MIN_COUNT`] acceptances.
+    #[error(
+        "the report gives a median time to acceptance for {0:?} over fewer than {MIN_COUNT} acceptances"
+    )]
+    SmallMedian(FieldOfAction),
+    /// A field of action appears twice.
+    #[error("the report lists {0:?} twice")]
+    Duplicate(FieldOfAction),
+}
+
+impl StatisticsReport {
+    /// Checks the suppression rules: no count from 1 to 4, no median over fewer than
+    /// [`MIN_COUNT`] acceptances, each field once.
+    pub fn check(&self) -> Result<(), StatisticsError> {
+        let mut seen = Vec::new();
+        for row in &self.fields {
+            if seen.contains(&row.field) {
+                return Err(StatisticsError::Duplicate(row.field));
+            }
+            seen.push(row.field);
+            for (what, count) in row.counts() {
+                if let Count::Exact(n) = count
+                    && !count.is_safe()
+                {
+                    return Err(StatisticsError::SmallCount {
+                        field: row.field,
+                        what,
+                        n,
+                    });
+                }
+            }
+            if row.median_hours_to_accept.is_some() && row.taken_on.at_least() < MIN_COUNT {
+                return Err(StatisticsError::SmallMedian(row.field));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec;
+
+    fn row(field: FieldOfAction, received: u32, taken_on: u32) -> FieldFigures {
+        FieldFigures {
+            field,
+            received: Count::of(received),
+            taken_on: Count::of(taken_on),
+            declined_no_capacity: Count::of(0),
+            declined_not_responsible: Count::of(0),
+            declined_by_client: Count::of(0),
+            declined_other: Count::of(0),
+            waiting: Count::of(received - taken_on),
+            median_hours_to_accept: (taken_on >= MIN_COUNT).then_some(20),
+        }
+    }
+
+    #[test]
+    fn small_counts_are_suppressed_and_zero_and_large_ones_kept() {
+        assert_eq!(Count::of(0), Count::Exact(0));
+        for n in 1..MIN_COUNT {
+            assert_eq!(Count::of(n), Count::Few, "{n}");
+        }
+        assert_eq!(Count::of(5), Count::Exact(5));
+        assert_eq!(Count::of(1000), Count::Exact(1000));
+        assert_eq!(Count::Few.at_least(), 1);
+    }
+
+    #[test]
+    fn a_report_of_counts_made_with_of_passes_and_round_trips() {
+        let report = StatisticsReport {
+            taken_at: Timestamp(1_790_000_000_000),
+            fields: vec![
+                row(FieldOfAction::Work, 12, 7),
+                row(FieldOfAction::Housing, 3, 1),
+            ],
+        };
+        report.check().unwrap();
+        let bytes = codec::encode(&report);
+        assert!(bytes.len() < MAX_REPORT_BYTES);
+        let back: StatisticsReport = codec::decode("report", &bytes, MAX_REPORT_BYTES).unwrap();
+        assert_eq!(back, report);
+    }
+
+    #[test]
+    fn small_numbers_medians_and_duplicates_are_refused() {
+        let mut small = row(FieldOfAction::Work, 12, 7);
+        small.declined_by_client = Count::Exact(2);
+        let report = |fields| StatisticsReport {
+            taken_at: Timestamp(0),
+            fields,
+        };
+        let err = report(vec![small]).check().unwrap_err();
+        assert!(err.to_string().contains("declined_by_client = 2"), "{err}");
+
+        let mut median = row(FieldOfAction::Health, 12, 3);
+        median.median_hours_to_accept = Some(5);
+        assert_eq!(
+            report(vec![median]).check(),
+            Err(StatisticsError::SmallMedian(FieldOfAction::Health))
+        );
+
+        let twice = vec![
+            row(FieldOfAction::Work, 5, 5),
+            row(FieldOfAction::Work, 6, 5),
+        ];
+        assert_eq!(
+            report(twice).check(),
+            Err(StatisticsError::Duplicate(FieldOfAction::Work))
+        );
+    }
+
+    #[test]
+    fn damaged_and_oversized_reports_do_not_decode() {
+        let bytes = codec::encode(&StatisticsReport {
+            taken_at: Timestamp(1),
+            fields: vec![row(FieldOfAction::Work, 9, 5)],
+        });
+        for cut in 0..bytes.len() {
+            assert!(
+                codec::decode::<StatisticsReport>("report", &bytes[..cut], MAX_REPORT_BYTES)
+                    .is_err(),
+                "cut at {cut}"
+            );
+        }
+        let big = vec![1u8; MAX_REPORT_BYTES + 1];
+        assert!(codec::decode::<StatisticsReport>("report", &big, MAX_REPORT_BYTES).is_err());
+    }
+}
