@@ -237,6 +237,17 @@ mod tests {
     }
 
     #[test]
+    fn the_fuzz_seed_is_a_whole_report_in_todays_format() {
+        let seed = include_bytes!("../fuzz/seeds/statistics_report/report");
+        let report: StatisticsReport = codec::decode("report", seed, MAX_REPORT_BYTES).unwrap();
+        report.check().unwrap();
+        assert_eq!(report.fields[0].field, FieldOfAction::Work);
+        assert_eq!(report.fields[0].received, Count::Exact(12));
+        assert_eq!(report.fields[0].waiting, Count::Few);
+        assert_eq!(codec::encode(&report), seed);
+    }
+
+    #[test]
     fn damaged_and_oversized_reports_do_not_decode() {
         let bytes = codec::encode(&StatisticsReport {
             taken_at: Timestamp(1),

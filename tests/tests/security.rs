@@ -124,7 +124,7 @@ async fn oversized_malformed_and_truncated_frames_are_refused_and_the_node_carri
     );
 
     // Unknown request kinds.
-    for kind in [0u8, 6, 0x7f, 0xff] {
+    for kind in [0u8, 7, 0x7f, 0xff] {
         let mut bytes = head(kind, 3);
         bytes.extend_from_slice(b"abc");
         let r = raw_exchange(&conn, &bytes).await.unwrap();
