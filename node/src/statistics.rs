@@ -7,6 +7,7 @@
 //! A report names no referral, client, user or date of a single case; the KI refuses one
 //! that carries a small count, whatever the sender's version.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,7 +98,7 @@ impl Tally {
 /// This node's report: the referrals it received, by field of action, small counts
 /// suppressed.
 pub fn report(core: &Core) -> Result<StatisticsReport, StoreError> {
-    let mut tallies: Vec<(FieldOfAction, Tally)> = Vec::new();
+    let mut tallies: BTreeMap<FieldOfAction, Tally> = BTreeMap::new();
     for (_, bytes) in core.store.scan(Space::Referrals, b"", usize::MAX)? {
         let record: ReferralRecord = from_json(Space::Referrals, &bytes)?;
         if record.side != Side::Receiver {
@@ -108,34 +109,30 @@ pub fn report(core: &Core) -> Result<StatisticsReport, StoreError> {
             .find(|e| e.kind == "accept")
             .map(|e| e.at);
         for field in &record.fields {
-            let i = match tallies.iter().position(|(f, _)| f == field) {
-                Some(i) => i,
-                None => {
-                    tallies.push((*field, Tally::default()));
-                    tallies.len() - 1
-                }
-            };
-            tallies[i].1.add(&record, accepted_at);
+            tallies.entry(*field).or_default().add(&record, accepted_at);
         }
     }
-    let mut fields: Vec<FieldFigures> = tallies
-        .into_iter()
-        .map(|(field, tally)| tally.figures(field))
-        .collect();
-    fields.sort_by_key(|f| FieldOfAction::ALL.iter().position(|a| *a == f.field));
     Ok(StatisticsReport {
         taken_at: core.clock.now(),
-        fields,
+        fields: tallies
+            .into_iter()
+            .map(|(field, tally)| tally.figures(field))
+            .collect(),
     })
 }
 
 /// Sends this node's report to the KI.
-pub async fn send(core: &Core, transport: &Transport) -> Result<(), String> {
+pub async fn send(core: &Arc<Core>, transport: &Transport) -> Result<(), String> {
     let ki = core
         .directory
         .ki()
         .ok_or("no KI in the directory yet; the report waits for the directory")?;
-    let report = report(core).map_err(|e| e.to_string())?;
+    // Reading every received referral's timeline is store work: off the async workers.
+    let counting = core.clone();
+    let report = tokio::task::spawn_blocking(move || report(&counting))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
     let body = codec::encode(&report);
     let response = transport
         .request(
