@@ -1,5 +1,5 @@
 //! Figures for the municipality's social planning: each agency node counts the referrals
-//! it received, by field of action, and sends only those aggregates to the KI, with
+//! it received, by year and field of action, and sends only those aggregates to the KI, with
 //! counts from 1 to 4 suppressed (`lotse_protocol::statistics`). The KI keeps the latest
 //! report of each member and shows them on its "Netzwerk in Zahlen" page.
 //!
@@ -14,7 +14,7 @@ use std::time::Duration;
 use lotse_protocol::client::FieldOfAction;
 use lotse_protocol::referral::{DeclineReason, ReferralState, Side};
 use lotse_protocol::statistics::{
-    Count, FieldFigures, MAX_REPORT_BYTES, MIN_COUNT, StatisticsReport,
+    Count, FieldFigures, MAX_REPORT_BYTES, MAX_YEARS, MIN_COUNT, StatisticsReport, YearFigures,
 };
 use lotse_protocol::{NodeId, Timestamp, codec};
 use serde::{Deserialize, Serialize};
@@ -95,10 +95,10 @@ impl Tally {
     }
 }
 
-/// This node's report: the referrals it received, by field of action, small counts
-/// suppressed.
+/// This node's report: the referrals it received, by year of receipt (the latest
+/// [`MAX_YEARS`]) and field of action, small counts suppressed.
 pub fn report(core: &Core) -> Result<StatisticsReport, StoreError> {
-    let mut tallies: BTreeMap<FieldOfAction, Tally> = BTreeMap::new();
+    let mut tallies: BTreeMap<u16, BTreeMap<FieldOfAction, Tally>> = BTreeMap::new();
     for (_, bytes) in core.store.scan(Space::Referrals, b"", usize::MAX)? {
         let record: ReferralRecord = from_json(Space::Referrals, &bytes)?;
         if record.side != Side::Receiver {
@@ -108,15 +108,25 @@ pub fn report(core: &Core) -> Result<StatisticsReport, StoreError> {
             .into_iter()
             .find(|e| e.kind == "accept")
             .map(|e| e.at);
+        let year = u16::try_from(record.created_at.date().year()).unwrap_or(0);
+        let fields = tallies.entry(year).or_default();
         for field in &record.fields {
-            tallies.entry(*field).or_default().add(&record, accepted_at);
+            fields.entry(*field).or_default().add(&record, accepted_at);
         }
     }
+    let skip = tallies.len().saturating_sub(MAX_YEARS);
     Ok(StatisticsReport {
         taken_at: core.clock.now(),
-        fields: tallies
+        years: tallies
             .into_iter()
-            .map(|(field, tally)| tally.figures(field))
+            .skip(skip)
+            .map(|(year, fields)| YearFigures {
+                year,
+                fields: fields
+                    .into_iter()
+                    .map(|(field, tally)| tally.figures(field))
+                    .collect(),
+            })
             .collect(),
     })
 }

@@ -1,8 +1,8 @@
 //! Aggregate figures an agency reports to the KI for the municipality's social planning.
 //!
-//! Only aggregates leave a node: for each field of action, how many referrals the agency
-//! received, took on or declined (by reason), how many still wait for an answer, and the
-//! median time to acceptance. No referral, client, user or date of a single case is in a
+//! Only aggregates leave a node: for each calendar year and field of action, how many
+//! referrals the agency received, took on or declined (by reason), how many still wait for
+//! an answer, and the median time to acceptance. No referral, client, user or date of a single case is in a
 //! report. A count from 1 to 4 could point at a person, so it is suppressed before it
 //! leaves the node ([`Count::Few`]), and a median is only given over at least
 //! [`MIN_COUNT`] acceptances. The KI refuses a report that breaks either rule
@@ -18,8 +18,11 @@ use crate::client::FieldOfAction;
 
 /// The smallest count a report may carry exactly (besides zero).
 pub const MIN_COUNT: u32 = 5;
-/// The largest encoded report accepted: eleven rows of a few bytes each, with room.
-pub const MAX_REPORT_BYTES: usize = 4096;
+/// The most calendar years a report covers (the latest ones).
+pub const MAX_YEARS: usize = 10;
+/// The largest encoded report accepted: ten years of eleven rows of a few bytes each,
+/// with room.
+pub const MAX_REPORT_BYTES: usize = 8192;
 
 /// A count as it leaves the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,14 +100,24 @@ impl FieldFigures {
     }
 }
 
-/// What one agency reports: the referrals it has received since it joined, by field of
-/// action (fields without referrals are left out).
+/// The referrals an agency received in one calendar year (UTC), by field of action
+/// (fields without referrals are left out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct YearFigures {
+    /// The year the referrals were received in.
+    pub year: u16,
+    /// One row per field of action with referrals.
+    pub fields: Vec<FieldFigures>,
+}
+
+/// What one agency reports: the referrals it received, by year (at most the latest
+/// [`MAX_YEARS`]) and field of action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatisticsReport {
     /// When the figures were taken.
     pub taken_at: Timestamp,
-    /// One row per field of action with referrals.
-    pub fields: Vec<FieldFigures>,
+    /// One entry per year with referrals, oldest first.
+    pub years: Vec<YearFigures>,
 }
 
 /// Why a report was refused.
@@ -128,15 +141,33 @@ pub enum StatisticsError {
         "the report gives a median time to acceptance for {0:?} over fewer than {MIN_COUNT} acceptances"
     )]
     SmallMedian(FieldOfAction),
-    /// A field of action appears twice.
-    #[error("the report lists {0:?} twice")]
+    /// A field of action appears twice in a year.
+    #[error("the report lists {0:?} twice in one year")]
     Duplicate(FieldOfAction),
+    /// A year appears twice, or more years than allowed.
+    #[error("the report lists the year {0} twice, or more than {MAX_YEARS} years")]
+    Years(u16),
 }
 
 impl StatisticsReport {
     /// Checks the suppression rules: no count from 1 to 4, no median over fewer than
-    /// [`MIN_COUNT`] acceptances, each field once.
+    /// [`MIN_COUNT`] acceptances; and each year once, at most [`MAX_YEARS`], each field
+    /// once a year.
     pub fn check(&self) -> Result<(), StatisticsError> {
+        let mut years = Vec::new();
+        for y in &self.years {
+            if years.contains(&y.year) || years.len() == MAX_YEARS {
+                return Err(StatisticsError::Years(y.year));
+            }
+            years.push(y.year);
+            y.check()?;
+        }
+        Ok(())
+    }
+}
+
+impl YearFigures {
+    fn check(&self) -> Result<(), StatisticsError> {
         let mut seen = Vec::new();
         for row in &self.fields {
             if seen.contains(&row.field) {
@@ -181,6 +212,14 @@ mod tests {
         }
     }
 
+    /// A report of one year with `fields`.
+    fn report(fields: Vec<FieldFigures>) -> StatisticsReport {
+        StatisticsReport {
+            taken_at: Timestamp(1_790_000_000_000),
+            years: vec![YearFigures { year: 2026, fields }],
+        }
+    }
+
     #[test]
     fn small_counts_are_suppressed_and_zero_and_large_ones_kept() {
         assert_eq!(Count::of(0), Count::Exact(0));
@@ -194,28 +233,47 @@ mod tests {
 
     #[test]
     fn a_report_of_counts_made_with_of_passes_and_round_trips() {
-        let report = StatisticsReport {
-            taken_at: Timestamp(1_790_000_000_000),
-            fields: vec![
-                row(FieldOfAction::Work, 12, 7),
-                row(FieldOfAction::Housing, 3, 1),
-            ],
-        };
-        report.check().unwrap();
-        let bytes = codec::encode(&report);
-        assert!(bytes.len() < MAX_REPORT_BYTES);
+        let mut r = report(vec![
+            row(FieldOfAction::Work, 12, 7),
+            row(FieldOfAction::Housing, 3, 1),
+        ]);
+        r.years.insert(
+            0,
+            YearFigures {
+                year: 2025,
+                fields: vec![row(FieldOfAction::Work, 40, 30)],
+            },
+        );
+        r.check().unwrap();
+        let bytes = codec::encode(&r);
         let back: StatisticsReport = codec::decode("report", &bytes, MAX_REPORT_BYTES).unwrap();
-        assert_eq!(back, report);
+        assert_eq!(back, r);
+        // The largest report that passes the check fits the limit.
+        let all: Vec<FieldFigures> = FieldOfAction::ALL
+            .iter()
+            .map(|f| {
+                let mut big = row(*f, u32::MAX - 1, u32::MAX - 1);
+                big.median_hours_to_accept = Some(u32::MAX);
+                big
+            })
+            .collect();
+        let largest = StatisticsReport {
+            taken_at: Timestamp(u64::MAX),
+            years: (0..MAX_YEARS as u16)
+                .map(|i| YearFigures {
+                    year: u16::MAX - i,
+                    fields: all.clone(),
+                })
+                .collect(),
+        };
+        largest.check().unwrap();
+        assert!(codec::encode(&largest).len() <= MAX_REPORT_BYTES);
     }
 
     #[test]
     fn small_numbers_medians_and_duplicates_are_refused() {
         let mut small = row(FieldOfAction::Work, 12, 7);
         small.declined_by_client = Count::Exact(2);
-        let report = |fields| StatisticsReport {
-            taken_at: Timestamp(0),
-            fields,
-        };
         let err = report(vec![small]).check().unwrap_err();
         assert!(err.to_string().contains("declined_by_client = 2"), "{err}");
 
@@ -234,25 +292,35 @@ mod tests {
             report(twice).check(),
             Err(StatisticsError::Duplicate(FieldOfAction::Work))
         );
+
+        let mut years = report(vec![]);
+        years.years.push(years.years[0].clone());
+        assert_eq!(years.check(), Err(StatisticsError::Years(2026)));
+        let mut many = report(vec![]);
+        many.years = (2000..2011)
+            .map(|year| YearFigures {
+                year,
+                fields: vec![],
+            })
+            .collect();
+        assert_eq!(many.check(), Err(StatisticsError::Years(2010)));
     }
 
     #[test]
     fn the_fuzz_seed_is_a_whole_report_in_todays_format() {
         let seed = include_bytes!("../fuzz/seeds/statistics_report/report");
-        let report: StatisticsReport = codec::decode("report", seed, MAX_REPORT_BYTES).unwrap();
-        report.check().unwrap();
-        assert_eq!(report.fields[0].field, FieldOfAction::Work);
-        assert_eq!(report.fields[0].received, Count::Exact(12));
-        assert_eq!(report.fields[0].waiting, Count::Few);
-        assert_eq!(codec::encode(&report), seed);
+        let r: StatisticsReport = codec::decode("report", seed, MAX_REPORT_BYTES).unwrap();
+        r.check().unwrap();
+        let work = &r.years[0].fields[0];
+        assert_eq!(work.field, FieldOfAction::Work);
+        assert_eq!(work.received, Count::Exact(12));
+        assert_eq!(work.waiting, Count::Few);
+        assert_eq!(codec::encode(&r), seed);
     }
 
     #[test]
     fn damaged_and_oversized_reports_do_not_decode() {
-        let bytes = codec::encode(&StatisticsReport {
-            taken_at: Timestamp(1),
-            fields: vec![row(FieldOfAction::Work, 9, 5)],
-        });
+        let bytes = codec::encode(&report(vec![row(FieldOfAction::Work, 9, 5)]));
         for cut in 0..bytes.len() {
             assert!(
                 codec::decode::<StatisticsReport>("report", &bytes[..cut], MAX_REPORT_BYTES)

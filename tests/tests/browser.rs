@@ -328,6 +328,20 @@ async fn warm_handover_in_the_browser() {
     ] {
         assert!(text.contains(part), "the figures lack {part:?}:\n{text}");
     }
+    // A year nobody reported, or no year at all: said calmly, and this year's figures stay.
+    let year = time::OffsetDateTime::now_utc().year();
+    for asked in ["1999", "<b>neu</b>"] {
+        page.goto(&format!("{ki_url}/netzwerk/zahlen?jahr={asked}"))
+            .await;
+        let text = page.main_text().await;
+        assert!(
+            text.contains(&format!(
+                "Für „{asked}“ hat keine Stelle Vermittlungen gemeldet"
+            )) && text.contains(&format!("Erhalten im Jahr {year}")),
+            "{text}"
+        );
+    }
+    assert!(!page.source().await.contains("<b>neu</b>"));
     assert!(!page.source().await.contains("Samira"));
 
     // Every view of the case content was audited.

@@ -10,7 +10,7 @@ use lotse_node::statistics;
 use lotse_node::transport::frame::{RequestKind, Status};
 use lotse_protocol::client::FieldOfAction;
 use lotse_protocol::codec;
-use lotse_protocol::statistics::{Count, FieldFigures, StatisticsReport};
+use lotse_protocol::statistics::{Count, FieldFigures, StatisticsReport, YearFigures};
 use lotse_protocol::{ReferralId, Timestamp};
 use lotse_tests::{TestNet, TestNode, files_containing, send_referral, sign_in_new_user, wait_for};
 use serde_json::json;
@@ -72,10 +72,14 @@ async fn agencies_report_sums_with_small_counts_suppressed() {
         assert_eq!(code, 200, "{body}");
     }
 
-    // What the recipient would report: exact where 0 or at least 5, "few" otherwise.
+    // What the recipient would report: this year's referrals, exact where 0 or at least 5,
+    // "few" otherwise.
     let report = statistics::report(net.agency(1).core()).unwrap();
-    assert_eq!(report.fields.len(), 1, "{report:?}");
-    let work = &report.fields[0];
+    assert_eq!(report.years.len(), 1, "{report:?}");
+    let this_year = time::OffsetDateTime::now_utc().year();
+    assert_eq!(i32::from(report.years[0].year), this_year);
+    assert_eq!(report.years[0].fields.len(), 1, "{report:?}");
+    let work = &report.years[0].fields[0];
     assert_eq!(work.field, FieldOfAction::Work);
     assert_eq!(work.received, Count::Exact(7));
     assert_eq!(work.taken_on, Count::Exact(5));
@@ -87,7 +91,7 @@ async fn agencies_report_sums_with_small_counts_suppressed() {
     assert!(
         statistics::report(net.agency(0).core())
             .unwrap()
-            .fields
+            .years
             .is_empty()
     );
 
@@ -97,7 +101,7 @@ async fn agencies_report_sums_with_small_counts_suppressed() {
     let kept = statistics::reports(net.ki.core()).unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].node, net.agency(1).id);
-    assert_eq!(kept[0].report.fields, report.fields);
+    assert_eq!(kept[0].report.years, report.years);
 
     // The KI holds nothing of a single case: no client name, no referral id.
     net.ki.core().store.flush().await.unwrap();
@@ -125,7 +129,7 @@ async fn agencies_report_sums_with_small_counts_suppressed() {
     let bad = |fields| {
         codec::encode(&StatisticsReport {
             taken_at: Timestamp(1),
-            fields,
+            years: vec![YearFigures { year: 2026, fields }],
         })
     };
     let (a, ki) = (net.agency(1), &net.ki);
@@ -137,7 +141,7 @@ async fn agencies_report_sums_with_small_counts_suppressed() {
             "twice",
         ),
         (b"\x01\xff\xff".to_vec(), "statistics report"),
-        (vec![0u8; 5000], "exceeds the limit of 4096 bytes"),
+        (vec![0u8; 9000], "exceeds the limit of 8192 bytes"),
     ];
     for (body, expected) in cases {
         let (status, reason) = report_raw(a, ki, &body).await;
@@ -145,8 +149,8 @@ async fn agencies_report_sums_with_small_counts_suppressed() {
         assert!(reason.contains(expected), "{expected}: {reason}");
     }
     assert_eq!(
-        statistics::reports(net.ki.core()).unwrap()[0].report.fields,
-        report.fields
+        statistics::reports(net.ki.core()).unwrap()[0].report.years,
+        report.years
     );
     // Only the KI takes reports.
     let good = codec::encode(&report);

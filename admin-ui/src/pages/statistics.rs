@@ -1,10 +1,10 @@
 //! "Netzwerk in Zahlen", for the KI coordinator on the directory node: the network's
 //! agencies by kind, its services by field of action and capacity (where the network has
 //! no offer, or none with free places), and the languages offered, from the signed
-//! directory; and the referrals by field of action as the agencies report them
+//! directory; and the referrals of a year by field of action as the agencies report them
 //! (`lotse_node::statistics`): sums only, counts from 1 to 4 suppressed at the agency.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::response::{IntoResponse, Response};
 use lotse_node::statistics::{self, StoredReport};
@@ -76,12 +76,38 @@ fn duration(hours: u32) -> String {
     }
 }
 
-/// The referral figures the agencies reported.
+/// The fields of action `r` reported for `year`.
+fn fields_in(r: &StoredReport, year: u16) -> &[FieldFigures] {
+    r.report
+        .years
+        .iter()
+        .find(|y| y.year == year)
+        .map(|y| y.fields.as_slice())
+        .unwrap_or_default()
+}
+
+/// The referral figures the agencies reported, for the year in `?jahr=` (the latest
+/// reported year if none or another is asked for).
 fn demand_section(ctx: &Ctx, reports: &[StoredReport]) -> Markup {
+    let years: BTreeSet<u16> = reports
+        .iter()
+        .flat_map(|r| r.report.years.iter().map(|y| y.year))
+        .collect();
+    let asked = ctx.query.get("jahr").filter(|j| !j.trim().is_empty());
+    let chosen = asked
+        .as_deref()
+        .and_then(|j| j.trim().parse::<u16>().ok())
+        .filter(|y| years.contains(y))
+        .or_else(|| years.last().copied());
+    let not_reported = asked
+        .clone()
+        .filter(|a| chosen.map(|c| c.to_string()).as_deref() != Some(a.trim()));
     let mut demand: BTreeMap<FieldOfAction, Demand> = BTreeMap::new();
-    for r in reports {
-        for f in &r.report.fields {
-            demand.entry(f.field).or_default().add(f);
+    if let Some(year) = chosen {
+        for r in reports {
+            for f in fields_in(r, year) {
+                demand.entry(f.field).or_default().add(f);
+            }
         }
     }
     let mut by_name: Vec<(String, &StoredReport)> = reports
@@ -108,9 +134,26 @@ fn demand_section(ctx: &Ctx, reports: &[StoredReport]) -> Markup {
                 "Die Zeit bis zur Annahme nennt eine Stelle nur, wenn sie mindestens 5 angenommen hat; "
                 "bei mehreren Stellen steht die Spanne."
             }
+            @if let Some(asked) = &not_reported {
+                p.notice role="status" { "Für „" (asked) "“ hat keine Stelle Vermittlungen gemeldet." }
+            }
+            @if years.len() > 1 {
+                nav.years aria-label="Jahr der Vermittlungen" {
+                    "Jahr: "
+                    @for y in &years {
+                        @if Some(*y) == chosen {
+                            strong aria-current="page" { (y) }
+                        } @else {
+                            a href=(format!("/netzwerk/zahlen?jahr={y}#vermittlungen")) { (y) }
+                        }
+                        " "
+                    }
+                }
+            }
             @if demand.is_empty() {
                 p.empty { "Noch keine Stelle hat Vermittlungen gemeldet." }
             } @else {
+                h3 { "Erhalten im Jahr " (chosen.unwrap_or_default()) }
                 div.table-wrap { table {
                     caption.visually-hidden { "Erhaltene Vermittlungen nach Handlungsfeld, angenommen, abgelehnt nach Grund, offen" }
                     thead {
@@ -156,7 +199,7 @@ fn demand_section(ctx: &Ctx, reports: &[StoredReport]) -> Markup {
                             tr {
                                 th scope="row" { (name) }
                                 td { (clock::date_time(r.received_at)) }
-                                td { (r.report.fields.len()) }
+                                td { (chosen.map(|y| fields_in(r, y).len()).unwrap_or_default()) }
                             }
                         }
                     }

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if report.check().is_ok() {
-        for row in &report.fields {
+        for row in report.years.iter().flat_map(|y| &y.fields) {
             for (_, count) in row.counts() {
                 if let Count::Exact(n) = count {
                     assert!(n == 0 || n >= MIN_COUNT);
