@@ -80,6 +80,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/verwaltung/status", get(admin::status))
         .route("/netzwerk", get(network::members))
         .route("/netzwerk/zahlen", get(statistics::page))
+        .route("/netzwerk/zahlen.csv", get(statistics::csv))
         .route(
             "/netzwerk/einladungen",
             get(network::invitations).post(network::invite),

@@ -17,13 +17,19 @@ use tower::ServiceExt;
 const PASSWORD: &str = "richtig-lang-1";
 
 async fn node() -> (tempfile::TempDir, Arc<Core>) {
+    node_of("Testagentur", false).await
+}
+
+/// A node named `name` (the KI's directory node if `directory`), with the users `berger`
+/// (case manager), `it` (admin) and, on the KI's node, `koordination` (coordinator).
+async fn node_of(name: &str, directory: bool) -> (tempfile::TempDir, Arc<Core>) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = DataDir::new(tmp.path().join("node"));
     init(
         &dir,
         &InitOptions {
-            name: "Testagentur".into(),
-            directory: false,
+            name: name.into(),
+            directory,
             quic_listen: "127.0.0.1:0".parse().unwrap(),
             http_listen: "127.0.0.1:0".parse().unwrap(),
             public_addresses: vec![],
@@ -32,7 +38,11 @@ async fn node() -> (tempfile::TempDir, Arc<Core>) {
     .await
     .unwrap();
     let core = Core::open(dir).unwrap();
-    for (name, role) in [("berger", Role::CaseManager), ("it", Role::Admin)] {
+    let mut people = vec![("berger", Role::CaseManager), ("it", Role::Admin)];
+    if directory {
+        people.push(("koordination", Role::Coordinator));
+    }
+    for (name, role) in people {
         users::add_user(&core, "test", name, name, role, Some(PASSWORD.into()))
             .await
             .unwrap();
@@ -311,4 +321,93 @@ async fn pages_are_german_accessible_and_guarded_by_headers() {
     let a = send(&core, get("/api/v1/gibt-es-nicht", None)).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     assert!(a.body.starts_with('{'));
+}
+
+#[tokio::test]
+async fn the_ki_exports_the_reported_figures_of_a_year_as_csv() {
+    use lotse_protocol::client::FieldOfAction;
+    use lotse_protocol::statistics::{Count, FieldFigures, StatisticsReport, YearFigures};
+
+    let (_t, ki) = node_of("KI Teststadt", true).await;
+    // A report as a member sends it (here the KI's own id, the one active member).
+    let row = |field, received, median| FieldFigures {
+        field,
+        received,
+        taken_on: Count::Exact(6),
+        declined_no_capacity: Count::Few,
+        declined_not_responsible: Count::Exact(0),
+        declined_by_client: Count::Exact(0),
+        declined_other: Count::Exact(0),
+        waiting: Count::Exact(0),
+        median_hours_to_accept: median,
+    };
+    let report = StatisticsReport {
+        taken_at: lotse_protocol::Timestamp(1),
+        years: vec![
+            YearFigures {
+                year: 2025,
+                fields: vec![row(FieldOfAction::Housing, Count::Exact(9), Some(30))],
+            },
+            YearFigures {
+                year: 2026,
+                fields: vec![
+                    row(FieldOfAction::Work, Count::Exact(12), Some(50)),
+                    row(FieldOfAction::Health, Count::Few, None),
+                ],
+            },
+        ],
+    };
+    let taken =
+        lotse_node::statistics::take_report(&ki, ki.id, &lotse_protocol::codec::encode(&report))
+            .await;
+    assert_eq!(taken.status, lotse_node::transport::frame::Status::Ok);
+
+    let (coordinator, _) = sign_in(&ki, "koordination").await;
+    let a = send(&ki, get("/netzwerk/zahlen.csv", Some(&coordinator))).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert_eq!(
+        a.headers[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"lotse-vermittlungen-2026.csv\""
+    );
+    let lines: Vec<&str> = a.body.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(lines.len(), 3, "{}", a.body);
+    assert!(lines[0].starts_with("Jahr;Handlungsfeld;erhalten;angenommen"));
+    assert_eq!(lines[1], "2026;Arbeit;12;6;unter 5;0;0;0;0;2 Tage");
+    assert_eq!(lines[2], "2026;Gesundheit;unter 5;6;unter 5;0;0;0;0;–");
+    for line in &lines {
+        assert_eq!(line.split(';').count(), 10, "{line}");
+    }
+    // Another year on request; one nobody reported gives the latest.
+    let a = send(
+        &ki,
+        get("/netzwerk/zahlen.csv?jahr=2025", Some(&coordinator)),
+    )
+    .await;
+    assert!(
+        a.body.contains("2025;Wohnen;9;6;unter 5;0;0;0;0;30 Std."),
+        "{}",
+        a.body
+    );
+    let a = send(
+        &ki,
+        get("/netzwerk/zahlen.csv?jahr=1999", Some(&coordinator)),
+    )
+    .await;
+    assert!(a.body.contains("2026;Arbeit;"), "{}", a.body);
+    // The page links the export of the year it shows.
+    let a = send(&ki, get("/netzwerk/zahlen?jahr=2025", Some(&coordinator))).await;
+    assert!(
+        a.body.contains("/netzwerk/zahlen.csv?jahr=2025"),
+        "{}",
+        a.body
+    );
+    // Only the coordinator.
+    for user in ["berger", "it"] {
+        let (cookie, _) = sign_in(&ki, user).await;
+        let a = send(&ki, get("/netzwerk/zahlen.csv", Some(&cookie))).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{user}");
+    }
+    let a = send(&ki, get("/netzwerk/zahlen.csv", None)).await;
+    assert_ne!(a.status, StatusCode::OK);
 }

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use lotse_node::statistics::{self, StoredReport};
 use lotse_protocol::client::FieldOfAction;
@@ -86,30 +87,66 @@ fn fields_in(r: &StoredReport, year: u16) -> &[FieldFigures] {
         .unwrap_or_default()
 }
 
-/// The referral figures the agencies reported, for the year in `?jahr=` (the latest
-/// reported year if none or another is asked for).
-fn demand_section(ctx: &Ctx, reports: &[StoredReport]) -> Markup {
-    let years: BTreeSet<u16> = reports
-        .iter()
-        .flat_map(|r| r.report.years.iter().map(|y| y.year))
-        .collect();
-    let asked = ctx.query.get("jahr").filter(|j| !j.trim().is_empty());
-    let chosen = asked
-        .as_deref()
-        .and_then(|j| j.trim().parse::<u16>().ok())
-        .filter(|y| years.contains(y))
-        .or_else(|| years.last().copied());
-    let not_reported = asked
-        .clone()
-        .filter(|a| chosen.map(|c| c.to_string()).as_deref() != Some(a.trim()));
+/// The reported years, the year shown (the one in `?jahr=` if reported, else the
+/// latest) and what was asked for if it could not be shown.
+struct YearChoice {
+    years: BTreeSet<u16>,
+    chosen: Option<u16>,
+    not_reported: Option<String>,
+}
+
+impl YearChoice {
+    fn of(ctx: &Ctx, reports: &[StoredReport]) -> YearChoice {
+        let years: BTreeSet<u16> = reports
+            .iter()
+            .flat_map(|r| r.report.years.iter().map(|y| y.year))
+            .collect();
+        let asked = ctx.query.get("jahr").filter(|j| !j.trim().is_empty());
+        let chosen = asked
+            .as_deref()
+            .and_then(|j| j.trim().parse::<u16>().ok())
+            .filter(|y| years.contains(y))
+            .or_else(|| years.last().copied());
+        let not_reported =
+            asked.filter(|a| chosen.map(|c| c.to_string()).as_deref() != Some(a.trim()));
+        YearChoice {
+            years,
+            chosen,
+            not_reported,
+        }
+    }
+}
+
+/// The reported referrals of `year`, summed over the agencies by field of action.
+fn demand_in(reports: &[StoredReport], year: Option<u16>) -> BTreeMap<FieldOfAction, Demand> {
     let mut demand: BTreeMap<FieldOfAction, Demand> = BTreeMap::new();
-    if let Some(year) = chosen {
+    if let Some(year) = year {
         for r in reports {
             for f in fields_in(r, year) {
                 demand.entry(f.field).or_default().add(f);
             }
         }
     }
+    demand
+}
+
+/// The typical time to acceptance: the range of the agencies' medians.
+fn medians_text(medians: &[u32]) -> String {
+    match (medians.iter().min(), medians.iter().max()) {
+        (Some(lo), Some(hi)) if lo == hi => duration(*lo),
+        (Some(lo), Some(hi)) => format!("{} bis {}", duration(*lo), duration(*hi)),
+        _ => "–".into(),
+    }
+}
+
+/// The referral figures the agencies reported, for the chosen year.
+fn demand_section(ctx: &Ctx, reports: &[StoredReport]) -> Markup {
+    let YearChoice {
+        years,
+        chosen,
+        not_reported,
+    } = YearChoice::of(ctx, reports);
+    let demand = demand_in(reports, chosen);
     let mut by_name: Vec<(String, &StoredReport)> = reports
         .iter()
         .map(|r| {
@@ -154,6 +191,7 @@ fn demand_section(ctx: &Ctx, reports: &[StoredReport]) -> Markup {
                 p.empty { "Noch keine Stelle hat Vermittlungen gemeldet." }
             } @else {
                 h3 { "Erhalten im Jahr " (chosen.unwrap_or_default()) }
+                p { a href=(format!("/netzwerk/zahlen.csv?jahr={}", chosen.unwrap_or_default())) download { "Als Tabelle herunterladen (CSV)" } }
                 div.table-wrap { table {
                     caption.visually-hidden { "Erhaltene Vermittlungen nach Handlungsfeld, angenommen, abgelehnt nach Grund, offen" }
                     thead {
@@ -179,13 +217,7 @@ fn demand_section(ctx: &Ctx, reports: &[StoredReport]) -> Markup {
                                 @for sum in d.counts {
                                     td { (sum.text()) }
                                 }
-                                td {
-                                    @match (d.medians.iter().min(), d.medians.iter().max()) {
-                                        (Some(lo), Some(hi)) if lo == hi => { (duration(*lo)) }
-                                        (Some(lo), Some(hi)) => { (duration(*lo)) " bis " (duration(*hi)) }
-                                        _ => { "–" }
-                                    }
-                                }
+                                td { (medians_text(&d.medians)) }
                             }
                         }
                     }
@@ -315,4 +347,47 @@ pub(crate) async fn page(ctx: Ctx) -> Result<Response, UiError> {
         }
     };
     Ok(layout::page(&ctx, Nav::Statistics, "Netzwerk in Zahlen", content).into_response())
+}
+
+/// Column heads of the CSV export, after year and field of action.
+const CSV_HEADS: [&str; 8] = [
+    "erhalten",
+    "angenommen",
+    "abgelehnt: keine Kapazität",
+    "abgelehnt: nicht zuständig",
+    "abgelehnt: Klient:in wollte nicht",
+    "abgelehnt: anderer Grund",
+    "ohne Antwort",
+    "Annahme nach (Median je Stelle)",
+];
+
+/// `GET /netzwerk/zahlen.csv`: the reported referrals of the chosen year as a table for
+/// a spreadsheet (semicolons and a byte order mark, as German spreadsheet programs expect).
+pub(crate) async fn csv(ctx: Ctx) -> Result<Response, UiError> {
+    require_directory_node(&ctx)?;
+    let reports = statistics::reports(&ctx.core).map_err(UiError::internal)?;
+    let chosen = YearChoice::of(&ctx, &reports).chosen;
+    let year = chosen.map(|y| y.to_string()).unwrap_or_default();
+    let mut out = String::from("\u{feff}Jahr;Handlungsfeld");
+    for head in CSV_HEADS {
+        out.push(';');
+        out.push_str(head);
+    }
+    out.push_str("\r\n");
+    for (field, d) in demand_in(&reports, chosen) {
+        let mut cells = vec![year.clone(), field.label_de().to_string()];
+        cells.extend(d.counts.iter().map(|sum| sum.text()));
+        cells.push(medians_text(&d.medians));
+        out.push_str(&cells.join(";"));
+        out.push_str("\r\n");
+    }
+    let name = format!("attachment; filename=\"lotse-vermittlungen-{year}.csv\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
+        out,
+    )
+        .into_response())
 }
