@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use lotse_protocol::{NodeId, NodeKey};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use frame::{FrameError, RequestKind, Response};
 
@@ -25,6 +26,8 @@ use frame::{FrameError, RequestKind, Response};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a request may take end to end.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long requests under way may take to finish once the node stops serving.
+const SERVE_GRACE: Duration = Duration::from_secs(3);
 
 /// A transport failure.
 #[derive(Debug, thiserror::Error)]
@@ -193,21 +196,38 @@ impl Transport {
         }
     }
 
-    /// Accepts connections until `shutdown` turns true.
+    /// Accepts connections until `shutdown` turns true. Then requests under way get
+    /// [`SERVE_GRACE`] to finish (the connections end when [`Transport::close`] closes
+    /// them) and whatever is left is stopped: no connection or stream outlives the node,
+    /// so its UDP port is free for a restart.
     pub async fn serve(&self, handler: Arc<dyn Handler>, mut shutdown: watch::Receiver<bool>) {
+        let mut connections = JoinSet::new();
         loop {
             let incoming = tokio::select! {
                 i = self.endpoint.accept() => i,
+                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
                 _ = shutdown.changed() => break,
             };
             let Some(incoming) = incoming else { break };
             let handler = handler.clone();
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 match incoming.await {
                     Ok(conn) => serve_connection(conn, handler).await,
                     Err(e) => tracing::debug!(error = %e, "incoming connection failed"),
                 }
             });
+        }
+        let drained = tokio::time::timeout(SERVE_GRACE, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                left = connections.len(),
+                "requests still under way at shutdown were stopped"
+            );
+            connections.abort_all();
+            while connections.join_next().await.is_some() {}
         }
     }
 
@@ -234,13 +254,19 @@ async fn serve_connection(conn: quinn::Connection, handler: Arc<dyn Handler>) {
         conn.close(2u32.into(), b"not a member");
         return;
     }
+    // Each request's task belongs to its connection: stopping the connection's task stops
+    // them too.
+    let mut requests = JoinSet::new();
     loop {
-        let (mut send, mut recv) = match conn.accept_bi().await {
-            Ok(s) => s,
-            Err(_) => return,
+        let (mut send, mut recv) = tokio::select! {
+            s = conn.accept_bi() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            Some(_) = requests.join_next(), if !requests.is_empty() => continue,
         };
         let handler = handler.clone();
-        tokio::spawn(async move {
+        requests.spawn(async move {
             let response = match frame::read_request(&mut recv).await {
                 Ok((kind, body)) => handler.handle(peer, kind, body).await,
                 Err(e) => {
@@ -253,4 +279,6 @@ async fn serve_connection(conn: quinn::Connection, handler: Arc<dyn Handler>) {
             }
         });
     }
+    // The connection is closed: requests under way still finish their work.
+    while requests.join_next().await.is_some() {}
 }
