@@ -158,7 +158,6 @@ pub async fn create(
     to: &Path,
     protection: &Protection,
 ) -> Result<Summary, BackupError> {
-    ensure_new(to)?;
     let core = match Core::open(dir.clone()) {
         Err(OpenError::Store(StoreError::Locked)) => return Err(BackupError::NodeRunning),
         other => other?,
@@ -172,6 +171,7 @@ pub async fn create_with(
     to: &Path,
     protection: &Protection,
 ) -> Result<Summary, BackupError> {
+    // Checked before the export, so a refused name leaves no `backup.export` in the log.
     ensure_new(to)?;
     let detail = format!("all data exported to the encrypted backup {}", to.display());
     let export = export(core, &detail).await?;

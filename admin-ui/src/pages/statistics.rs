@@ -204,10 +204,9 @@ fn demand_section(ctx: &Ctx, reports: &[StoredReport]) -> Markup {
                             th scope="col" rowspan="2" { "Annahme nach (Median)" }
                         }
                         tr {
-                            th scope="col" { "keine Kapazität" }
-                            th scope="col" { "nicht zuständig" }
-                            th scope="col" { "Klient:in wollte nicht" }
-                            th scope="col" { "anderer Grund" }
+                            @for reason in DECLINE_REASONS {
+                                th scope="col" { (reason) }
+                            }
                         }
                     }
                     tbody {
@@ -349,16 +348,12 @@ pub(crate) async fn page(ctx: Ctx) -> Result<Response, UiError> {
     Ok(layout::page(&ctx, Nav::Statistics, "Netzwerk in Zahlen", content).into_response())
 }
 
-/// Column heads of the CSV export, after year and field of action.
-const CSV_HEADS: [&str; 8] = [
-    "erhalten",
-    "angenommen",
-    "abgelehnt: keine Kapazität",
-    "abgelehnt: nicht zuständig",
-    "abgelehnt: Klient:in wollte nicht",
-    "abgelehnt: anderer Grund",
-    "ohne Antwort",
-    "Annahme nach (Median je Stelle)",
+/// The decline reasons, in the order of `FieldFigures::counts`.
+const DECLINE_REASONS: [&str; 4] = [
+    "keine Kapazität",
+    "nicht zuständig",
+    "Klient:in wollte nicht",
+    "anderer Grund",
 ];
 
 /// `GET /netzwerk/zahlen.csv`: the reported referrals of the chosen year as a table for
@@ -368,12 +363,19 @@ pub(crate) async fn csv(ctx: Ctx) -> Result<Response, UiError> {
     let reports = statistics::reports(&ctx.core).map_err(UiError::internal)?;
     let chosen = YearChoice::of(&ctx, &reports).chosen;
     let year = chosen.map(|y| y.to_string()).unwrap_or_default();
-    let mut out = String::from("\u{feff}Jahr;Handlungsfeld");
-    for head in CSV_HEADS {
-        out.push(';');
-        out.push_str(head);
-    }
-    out.push_str("\r\n");
+    // The columns of the page's table, with the decline reasons spelled out.
+    let mut heads = vec![
+        "Jahr".to_string(),
+        "Handlungsfeld".into(),
+        "erhalten".into(),
+        "angenommen".into(),
+    ];
+    heads.extend(DECLINE_REASONS.iter().map(|r| format!("abgelehnt: {r}")));
+    heads.extend([
+        "ohne Antwort".into(),
+        "Annahme nach (Median je Stelle)".into(),
+    ]);
+    let mut out = format!("\u{feff}{}\r\n", heads.join(";"));
     for (field, d) in demand_in(&reports, chosen) {
         let mut cells = vec![year.clone(), field.label_de().to_string()];
         cells.extend(d.counts.iter().map(|sum| sum.text()));
