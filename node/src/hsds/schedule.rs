@@ -106,7 +106,7 @@ pub fn to_text(openings: &[WeeklyOpening]) -> String {
 }
 
 fn short(minutes: u16) -> String {
-    if minutes % 60 == 0 {
+    if minutes.is_multiple_of(60) {
         (minutes / 60).to_string()
     } else {
         format!("{}:{:02}", minutes / 60, minutes % 60)
