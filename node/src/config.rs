@@ -252,7 +252,7 @@ mod tests {
         assert!(e.contains("hsds.public") && e.contains("directory"), "{e}");
         c.role = Role::Directory;
         assert!(Config::parse(&c.to_toml()).unwrap().hsds.public);
-        let text = sample().to_toml() + "\n[hsds]\npublik = true\n";
+        let text = sample().to_toml().replace("public = false", "publik = true");
         assert!(Config::parse(&text).unwrap_err().contains("publik"));
     }
 }
