@@ -45,7 +45,8 @@ enum Command {
     /// Show or change the network directory.
     #[command(subcommand)]
     Directory(commands::directory::DirectoryCommand),
-    /// Publish this agency's services (from a TOML file) to the directory.
+    /// Publish this agency's services (from a TOML file) to the directory, or import them
+    /// from an HSDS 3.0 export (`lotse services import --hsds FILE_OR_DIR`).
     Services(commands::directory::ServicesArgs),
     /// Show outgoing messages and their delivery state.
     Outbox(commands::directory::OutboxArgs),

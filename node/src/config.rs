@@ -38,6 +38,9 @@ pub struct Config {
     /// Aggregate figures for the KI.
     #[serde(default)]
     pub statistics: StatisticsConfig,
+    /// The HSDS feed under `/hsds/`.
+    #[serde(default)]
+    pub hsds: HsdsConfig,
 }
 
 /// Listen addresses and trust.
@@ -117,6 +120,15 @@ impl Default for StatisticsConfig {
     }
 }
 
+/// The HSDS feed (`/hsds/`, docs/hsds.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HsdsConfig {
+    /// Serve the feed to anyone, not only to signed-in users: the municipality's open
+    /// service guide. Only the KI's directory node may; off by default.
+    pub public: bool,
+}
+
 /// The configuration file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -178,6 +190,9 @@ impl Config {
         if self.referrals.answer_deadline_secs == 0 {
             return Err("referrals.answer_deadline_secs must be > 0".into());
         }
+        if self.hsds.public && self.role != Role::Directory {
+            return Err("hsds.public = true is only for the KI's directory node (role = \"directory\"), whose feed lists the whole network; remove it on this agency node (its services appear in the KI's feed)".into());
+        }
         Ok(())
     }
 
@@ -205,6 +220,7 @@ mod tests {
             delivery: DeliveryConfig::default(),
             referrals: ReferralConfig::default(),
             statistics: StatisticsConfig::default(),
+            hsds: HsdsConfig::default(),
         }
     }
 
@@ -225,5 +241,18 @@ mod tests {
         let mut c = sample();
         c.delivery.backoff_max_ms = 1;
         assert!(Config::parse(&c.to_toml()).unwrap_err().contains("backoff"));
+    }
+
+    #[test]
+    fn only_the_directory_node_may_publish_its_feed() {
+        let mut c = sample();
+        assert!(!c.hsds.public, "the public feed is off by default");
+        c.hsds.public = true;
+        let e = Config::parse(&c.to_toml()).unwrap_err();
+        assert!(e.contains("hsds.public") && e.contains("directory"), "{e}");
+        c.role = Role::Directory;
+        assert!(Config::parse(&c.to_toml()).unwrap().hsds.public);
+        let text = sample().to_toml().replace("public = false", "publik = true");
+        assert!(Config::parse(&text).unwrap_err().contains("publik"));
     }
 }

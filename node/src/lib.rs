@@ -15,6 +15,7 @@ pub mod core;
 pub mod datadir;
 pub mod delivery;
 pub mod directory;
+pub mod hsds;
 pub mod http;
 pub mod inbox;
 pub mod init;

@@ -521,3 +521,48 @@ impl TestNet {
         self.ki.stop().await;
     }
 }
+
+/// Publishes the demo services of each agency's kind (`lotse_admin_ui::demo::services`) and
+/// waits until every running node's directory lists them.
+pub async fn publish_demo_services(net: &TestNet) {
+    for a in &net.agencies {
+        let kind = net
+            .ki
+            .core()
+            .directory
+            .member(&a.id)
+            .map(|m| m.member.kind)
+            .unwrap_or(AgencyKind::Other);
+        lotse_node::services::publish(a.core(), lotse_admin_ui::demo::services(kind))
+            .await
+            .expect("publish services");
+    }
+    let expected: Vec<(NodeId, usize)> = net
+        .agencies
+        .iter()
+        .map(|a| {
+            let kind = net.ki.core().directory.member(&a.id).map(|m| m.member.kind);
+            (
+                a.id,
+                kind.map(|k| lotse_admin_ui::demo::services(k).len())
+                    .unwrap_or(0),
+            )
+        })
+        .collect();
+    for node in std::iter::once(&net.ki).chain(net.agencies.iter()) {
+        let core = node.core().clone();
+        let expected = expected.clone();
+        wait_for(&format!("{} to see the services", node.name), 20, || {
+            let core = core.clone();
+            let expected = expected.clone();
+            async move {
+                expected.iter().all(|(id, n)| {
+                    core.directory
+                        .member(id)
+                        .is_some_and(|m| m.profile.services.len() == *n)
+                })
+            }
+        })
+        .await;
+    }
+}

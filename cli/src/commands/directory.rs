@@ -51,14 +51,17 @@ pub enum DirectoryCommand {
     },
 }
 
-/// Arguments of `lotse services`.
+/// Arguments of `lotse services`: publish a services file, or `import` one from HSDS.
 #[derive(Debug, clap::Args)]
 pub struct ServicesArgs {
-    #[command(flatten)]
-    data_dir: DataDirArg,
+    #[command(subcommand)]
+    command: Option<super::services_import::ServicesCommand>,
+    /// The node's data directory.
+    #[arg(long, value_name = "DIR", env = "LOTSE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// A TOML file with one `[[services]]` table per service.
     #[arg(long)]
-    file: PathBuf,
+    file: Option<PathBuf>,
 }
 
 /// Arguments of `lotse outbox`.
@@ -160,21 +163,32 @@ pub fn directory(cmd: DirectoryCommand) -> Result<()> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The services file: what `lotse services --file` publishes and `import` writes.
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-struct ServicesFile {
+pub struct ServicesFile {
+    /// The services, one `[[services]]` table each.
     #[serde(default)]
-    services: Vec<Service>,
+    pub services: Vec<Service>,
 }
 
 /// `lotse services`.
 pub fn services(args: ServicesArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    if let Some(command) = args.command {
+        return super::services_import::run(command);
+    }
+    let (Some(data_dir), Some(path)) = (args.data_dir, args.file) else {
+        bail!(
+            "give the node and the file: `lotse services --data-dir DIR --file services.toml` (or turn an HSDS export into such a file with `lotse services import --hsds FILE_OR_DIR`)"
+        );
+    };
+    let data_dir = DataDirArg { data_dir };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let file: ServicesFile = toml::from_str(&text)
-        .with_context(|| format!("{} is not a valid services file", args.file.display()))?;
+        .with_context(|| format!("{} is not a valid services file", path.display()))?;
     let count = file.services.len();
-    match choose(&args.data_dir)? {
+    match choose(&data_dir)? {
         Target::Online(api) => {
             api.put(
                 "/api/v1/admin/services",

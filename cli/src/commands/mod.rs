@@ -8,5 +8,6 @@ pub mod directory;
 pub mod init;
 pub mod referral;
 pub mod run;
+pub mod services_import;
 pub mod status;
 pub mod user;

@@ -181,6 +181,7 @@ pub fn router(core: Arc<Core>) -> Router {
         )
         .nest("/api/v1/admin", admin::router(core.clone()))
         .merge(api)
+        .merge(crate::hsds::router())
         .with_state(core)
 }
 
