@@ -268,6 +268,7 @@ mod tests {
             delivery: DeliveryConfig::default(),
             referrals: ReferralConfig::default(),
             statistics: StatisticsConfig::default(),
+            auth: crate::config::AuthConfig::default(),
         }
     }
 

@@ -106,6 +106,7 @@ pub async fn init(datadir: &DataDir, opts: &InitOptions) -> Result<InitReport, I
         delivery: DeliveryConfig::default(),
         referrals: ReferralConfig::default(),
         statistics: StatisticsConfig::default(),
+        auth: crate::config::AuthConfig::default(),
     };
     Config::parse(&config.to_toml()).map_err(InitError::Invalid)?;
     datadir.create(&config, &keys)?;

@@ -19,6 +19,7 @@ use lotse_protocol::directory::{AgencyKind, Service};
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
+use crate::auth::secret::constant_time_eq;
 use crate::backup;
 use crate::core::Core;
 use crate::directory::authority::{self, AuthorityError};
@@ -143,11 +144,6 @@ async fn require_token(
         ));
     }
     Ok(next.run(req).await)
-}
-
-/// Compares secrets without leaking where they differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn get_directory(State(core): State<Arc<Core>>) -> Json<DirectoryView> {
