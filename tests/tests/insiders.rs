@@ -985,3 +985,83 @@ async fn weak_and_common_passwords_are_refused() {
     );
     n.node.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Row 14: file modes
+
+/// Every file and directory below `dir` with its mode.
+fn modes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        out.push((
+            d.clone(),
+            std::fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+        ));
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+                out.push((path, mode));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_data_directory_open_to_other_users_is_refused_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let n = start().await;
+    // Some writes while running, so the store has made its files.
+    let admin = n.server_admin().await;
+    let r = n
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"username": "koord", "role": "coordinator"}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let dir = n.dir.clone();
+    let root = dir.root().to_path_buf();
+    n.node.shutdown().await;
+
+    // Everything the node made is its user's alone.
+    let all = modes(&root);
+    assert!(all.len() > 6, "{all:?}");
+    for (path, mode) in &all {
+        assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
+    }
+    let store_file = all
+        .iter()
+        .find(|(p, _)| p.starts_with(dir.store_path()) && p.is_file())
+        .unwrap()
+        .0
+        .clone();
+
+    // Opening refuses each opening for others, naming it and the chmod.
+    for (path, mode, fix) in [
+        (root.clone(), 0o755, "chmod 700"),
+        (dir.case_keys_path(), 0o644, "chmod 600"),
+        (root.join("keys"), 0o711, "chmod 700"),
+        (dir.store_path(), 0o755, "chmod 700"),
+        (store_file, 0o644, "chmod 600"),
+        (dir.token_path(), 0o640, "chmod 600"),
+    ] {
+        let before = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let err = Core::open(dir.clone()).err().unwrap().to_string();
+        assert!(
+            err.contains(&format!("{fix} {}", path.display())),
+            "{}: {err}",
+            path.display()
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(before)).unwrap();
+    }
+    let node = run(&dir).await;
+    node.shutdown().await;
+}
