@@ -463,7 +463,7 @@ impl CliNetwork {
                     );
                     continue;
                 }
-                let core = Core::open(node.dir.clone()).expect("open the stopped node");
+                let core = Core::open(DataDir::new(&node.dir)).expect("open the stopped node");
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
