@@ -1065,3 +1065,99 @@ async fn a_data_directory_open_to_other_users_is_refused_at_start() {
     let node = run(&dir).await;
     node.shutdown().await;
 }
+
+/// The CSRF token of the form on `path`, for the session `cookie`.
+async fn csrf_of(n: &Node, path: &str, cookie: &str) -> (Resp, String) {
+    let page = req("GET", n.url(path), &[("Cookie", cookie)], Body::None).await;
+    let csrf = page
+        .text
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no form on {path}: {}", page.text))
+        .to_string();
+    (page, csrf)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn team_leads_confirm_in_the_web_ui() {
+    let n = start().await;
+    let r = n
+        .post(
+            "/api/v1/admin/users",
+            &n.server(),
+            json!({"username": "keller", "role": "team_lead"}),
+        )
+        .await;
+    let keller_pw = r.body["password"].as_str().unwrap().to_string();
+
+    // The admin asks for a case manager on the users page: it waits, and says so.
+    let admin = n.ui_sign_in("admin", &n.admin_password).await;
+    let (_, csrf) = csrf_of(&n, "/verwaltung/benutzer", &admin).await;
+    let r = req(
+        "POST",
+        n.url("/verwaltung/benutzer"),
+        &[("Cookie", &admin)],
+        Body::Form(&[
+            ("csrf_token", &csrf),
+            ("username", "berger"),
+            ("display_name", "Anna Berger"),
+            ("role", "case_manager"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{r:?}");
+    let location = r.header("location").unwrap().to_string();
+    let page = req("GET", n.url(&location), &[("Cookie", &admin)], Body::None).await;
+    assert!(
+        page.text
+            .contains("Neues Konto wartet auf Bestätigung durch eine Teamleitung"),
+        "{}",
+        page.text
+    );
+
+    // The team lead finds it under "Kontenänderungen" and confirms: the code shows once.
+    let keller = n.ui_sign_in("keller", &keller_pw).await;
+    let (page, csrf) = csrf_of(&n, "/kontenaenderungen", &keller).await;
+    assert!(page.text.contains("Wartet auf Ihre Bestätigung") && page.text.contains("berger"));
+    let r = req(
+        "POST",
+        n.url("/kontenaenderungen/berger"),
+        &[("Cookie", &keller)],
+        Body::Form(&[("csrf_token", &csrf), ("aktion", "confirm")]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let code = r
+        .text
+        .split("id=\"secret\"")
+        .nth(1)
+        .and_then(|t| t.split("value=\"").nth(1))
+        .and_then(|t| t.split('"').next())
+        .unwrap_or_else(|| panic!("no code: {}", r.text))
+        .to_string();
+    let again = req(
+        "GET",
+        n.url("/kontenaenderungen"),
+        &[("Cookie", &keller)],
+        Body::None,
+    )
+    .await;
+    assert!(!again.text.contains(&code), "shown once");
+    assert!(again.text.contains("Änderung bestätigt"), "{}", again.text);
+    let r = req(
+        "POST",
+        n.url("/passwort-setzen"),
+        &[],
+        Body::Form(&[
+            ("username", "berger"),
+            ("code", &code),
+            ("new", "annas-eigenes-passwort"),
+            ("repeat", "annas-eigenes-passwort"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{r:?}");
+    n.ui_sign_in("berger", "annas-eigenes-passwort").await;
+    n.node.shutdown().await;
+}

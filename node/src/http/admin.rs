@@ -262,16 +262,31 @@ async fn post_erase(
     }))
 }
 
+/// An erasure request that cannot be carried out as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EraseInputError {
+    /// The id is not a referral id.
+    #[error("{id:?} is not a referral id ({reason}); copy it from the referral's page address")]
+    BadId {
+        /// What was given.
+        id: String,
+        /// Why it is not one.
+        reason: String,
+    },
+    /// The reason is empty or too long.
+    #[error("give a reason of 1 to {MAX_REASON} characters (it goes into the audit log)")]
+    BadReason,
+}
+
 /// Checks an erasure request's referral id and reason.
-pub fn erase_input(id: &str, reason: &str) -> Result<lotse_protocol::ReferralId, String> {
-    let id = id.trim().parse().map_err(|e| {
-        format!("{id:?} is not a referral id ({e}); copy it from the referral's page address")
+pub fn erase_input(id: &str, reason: &str) -> Result<lotse_protocol::ReferralId, EraseInputError> {
+    let id = id.trim().parse().map_err(|e| EraseInputError::BadId {
+        id: id.to_string(),
+        reason: format!("{e}"),
     })?;
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > MAX_REASON {
-        return Err(format!(
-            "give a reason of 1 to {MAX_REASON} characters (it goes into the audit log)"
-        ));
+        return Err(EraseInputError::BadReason);
     }
     Ok(id)
 }
