@@ -332,6 +332,10 @@ mod tests {
             "/api/v1/due",
             "/api/v1/audit",
             "/api/v1/users",
+            "/api/v1/users/{username}/role",
+            "/api/v1/account-changes",
+            "/api/v1/account-changes/{username}/confirm",
+            "/api/v1/password/reset",
             "/api/v1/tokens",
         ] {
             assert!(
