@@ -6,9 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::account::UserView;
 use super::role::Role;
 use super::secret::constant_time_eq;
-use super::users::UserView;
 
 /// How the caller authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,10 +18,13 @@
 //! - Every sign-in, sign-out and account change is written to the [audit log](crate::audit),
 //!   without secrets.
 //!
-//! Modules depend downwards only: `users` → `sessions` → `secret`; `error`, `role`,
-//! `password`, `secret` and `ratelimit` depend on no other module here, and nothing here
-//! depends on `crate::http` (which maps these errors to HTTP answers).
+//! Modules depend downwards only: `four_eyes` → `reset` → `users` → `sessions`, `account`,
+//! `password`; `caller` → `account`; `error` → `password`; `account`, `role`, `password`,
+//! `secret` and `ratelimit` depend on no other module here (bar `role`), no submodule
+//! imports from this one, and nothing here depends on `crate::http` (which maps these
+//! errors to HTTP answers and holds the request extractors).
 
+pub mod account;
 pub mod caller;
 pub mod error;
 pub mod four_eyes;
