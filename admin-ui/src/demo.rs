@@ -2,7 +2,11 @@
 //! demo sign-ins. Shared by `lotse demo` and the screenshot tool, so both show the same
 //! realistic network. Nothing here is used by a production node.
 
-use lotse_node::auth::Role;
+use lotse_node::auth::four_eyes;
+use lotse_node::auth::reset;
+use lotse_node::auth::users::{self, Requester, UserView};
+use lotse_node::auth::{AuthError, Role};
+use lotse_node::core::Core;
 use lotse_protocol::client::FieldOfAction as F;
 use lotse_protocol::directory::{AgencyKind, Capacity, Service};
 
@@ -75,6 +79,47 @@ pub const COORDINATOR: DemoUser = user("koordination", "Miriam Koch", Role::Coor
 
 /// Every node's admin account (created by `lotse init`; the demo sets its password).
 pub const ADMIN: &str = "admin";
+
+/// Creates an account with a known password the way an agency's accounts come to be:
+/// on the server (`lotse user add`); one with case access then waits, a team lead of the
+/// node confirms it and is shown the one-time code, and with that code the user sets
+/// `password`. Only the node's first team lead needs nobody: it is made on the server
+/// while no team lead exists. Nothing here goes around the four-eyes rule; it is the
+/// rule's own path, taken in one call for the demo, the screenshots and test networks.
+///
+/// An account with case access needs an enabled team lead on the node (make the team
+/// lead first); otherwise this fails with [`AuthError::UnknownUser`] for the missing lead.
+pub async fn add_account(
+    core: &Core,
+    username: &str,
+    display_name: &str,
+    role: Role,
+    password: &str,
+) -> Result<UserView, AuthError> {
+    match users::add_user(
+        core,
+        Requester::Server,
+        username,
+        display_name,
+        role,
+        Some(password.to_string()),
+    )
+    .await
+    {
+        Err(AuthError::PasswordFromAdmin) => {}
+        other => return other.map(|made| made.user),
+    }
+    users::add_user(core, Requester::Server, username, display_name, role, None).await?;
+    let lead = users::list_users(core)?
+        .into_iter()
+        .find(|u| u.role == Role::TeamLead && u.is_active() && u.username != username)
+        .ok_or_else(|| AuthError::UnknownUser("(a team lead of this node)".into()))?;
+    let confirmed = four_eyes::confirm(core, &lead.username, username).await?;
+    let code = confirmed
+        .code
+        .ok_or_else(|| AuthError::NoResetPending(username.to_string()))?;
+    reset::redeem_code(core, username, &code.code, password, None).await
+}
 
 #[allow(clippy::too_many_arguments)]
 fn service(

@@ -288,6 +288,17 @@ pub(crate) fn done(code: &str) -> Option<&'static str> {
         "user_enabled" => "Das Benutzerkonto ist wieder aktiv.",
         "password_reset" => "Das Passwort wurde neu gesetzt.",
         "password_changed" => "Ihr Passwort ist geändert.",
+        "user_pending" => "Neues Konto wartet auf Bestätigung durch eine Teamleitung.",
+        "change_pending" => "Die Änderung wartet auf Bestätigung durch eine Teamleitung.",
+        "role_changed" => {
+            "Die Rolle ist geändert. Offene Sitzungen und API-Schlüssel des Kontos wurden beendet."
+        }
+        "reset_pending" => {
+            "Das Passwort ist zurückgesetzt. Eine Teamleitung gibt der Person einen Einmal-Code, mit dem sie ein neues Passwort setzt."
+        }
+        "change_refused" => "Die Änderung ist abgelehnt.",
+        "change_confirmed" => "Die Änderung ist bestätigt.",
+        "password_set" => "Ihr neues Passwort ist gesetzt. Bitte melden Sie sich damit an.",
         "revoked" => "Die Stelle wurde aus dem Netzwerk entfernt.",
         _ => return None,
     })

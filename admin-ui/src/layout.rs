@@ -37,6 +37,7 @@ pub(crate) enum Nav {
     Statistics,
     Invitations,
     Account,
+    AccountChanges,
 }
 
 /// A signed-in request.
@@ -196,6 +197,13 @@ fn nav_items(ctx: &Ctx) -> Vec<NavItem> {
             ));
             v.push(item(Nav::Directory, "/verzeichnis", "Verzeichnis"));
             v.push(item(Nav::Disclosure, "/auskunft", "Auskunft"));
+            if ctx.user.role == Role::TeamLead {
+                v.push(item(
+                    Nav::AccountChanges,
+                    "/kontenaenderungen",
+                    "Kontenänderungen",
+                ));
+            }
         }
         Role::Admin => {
             v.push(item(Nav::Status, "/verwaltung/status", "Knotenstatus"));

@@ -16,11 +16,14 @@
 //! - Sign-in goes through `lotse_node::auth::login` (rate limits, audit); the session is
 //!   the HttpOnly, SameSite=Strict cookie, and every form carries the session's CSRF token.
 //! - Pages send a strict Content-Security-Policy (no inline script or style) and are not
-//!   cached, since they may show case data.
+//!   cached, since they may show case data: the headers come from
+//!   `lotse_node::http::security_headers`, which the node puts on every answer (the JSON
+//!   API's too); the UI's router applies it as well, so it has them when used alone.
 //!
 //! Routes (German, as users see them in the address bar): `/anmelden`, `/abmelden`, `/`
 //! (overview), `/eingang`, `/ausgang`, `/vermittlungen/neu`, `/vermittlungen/{id}`,
-//! `/verzeichnis`, `/konto`, `/verwaltung/benutzer`, `/verwaltung/status`, `/netzwerk`,
+//! `/verzeichnis`, `/konto`, `/passwort-setzen`, `/kontenaenderungen` (team leads),
+//! `/verwaltung/benutzer`, `/verwaltung/status`, `/netzwerk`,
 //! `/netzwerk/einladungen`, `/netzwerk/widerruf/{node}`, and `/assets/...`.
 
 mod assets;
@@ -38,15 +41,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Uri, header};
+use axum::http::Uri;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use lotse_node::core::Core;
 
 use pages::{
-    account, admin, dashboard, detail, directory, disclosure, lists, login, network, new_referral,
-    statistics,
+    account, account_changes, admin, dashboard, detail, directory, disclosure, lists, login,
+    network, new_referral, set_password, statistics,
 };
 
 /// The largest form post: a referral with its documents (the protocol allows 4 documents
@@ -60,6 +63,12 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/anmelden", get(login::page).post(login::submit))
         .route("/abmelden", post(login::sign_out))
         .route("/konto", get(account::page).post(account::change_password))
+        .route(
+            "/passwort-setzen",
+            get(set_password::page).post(set_password::submit),
+        )
+        .route("/kontenaenderungen", get(account_changes::page))
+        .route("/kontenaenderungen/{username}", post(account_changes::act))
         .route("/eingang", get(lists::inbox))
         .route("/ausgang", get(lists::outbox))
         .route(
@@ -91,7 +100,7 @@ pub fn router(core: Arc<Core>) -> Router {
         )
         .route("/assets/{file}", get(assets::serve))
         .fallback(not_found)
-        .layer(middleware::map_response(security_headers))
+        .layer(middleware::map_response(lotse_node::http::security_headers))
         .with_state(core)
 }
 
@@ -110,24 +119,4 @@ async fn not_found(uri: Uri) -> Response {
          Navigation finden Sie alle Seiten.",
     )
     .into_response()
-}
-
-/// Headers every UI answer gets: no framing, no sniffing, scripts and styles only from
-/// this origin, and no caching of pages (they may show case data).
-async fn security_headers(mut resp: Response) -> Response {
-    let h = resp.headers_mut();
-    let set = |h: &mut axum::http::HeaderMap, k, v: &'static str| {
-        h.entry(k).or_insert(HeaderValue::from_static(v));
-    };
-    set(
-        h,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    );
-    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(h, header::REFERRER_POLICY, "same-origin");
-    set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, header::CACHE_CONTROL, "no-store");
-    resp
 }

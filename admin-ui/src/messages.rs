@@ -194,6 +194,37 @@ pub(crate) fn auth(e: &AuthError) -> String {
             "Das Passwort muss mindestens {} Zeichen lang sein.",
             lotse_node::auth::users::MIN_PASSWORD_CHARS
         ),
+        AuthError::CommonPassword => {
+            "Dieses Passwort ist zu bekannt (oder ein bekanntes mit angehängten Ziffern oder \
+             Zeichen) und leicht zu erraten. Bitte wählen Sie ein anderes, zum Beispiel einen \
+             Satz aus mehreren Wörtern."
+                .into()
+        }
+        AuthError::AwaitingConfirmation => {
+            "Ihr Konto wartet noch auf die Bestätigung durch eine Teamleitung. Bitte sprechen \
+             Sie Ihre Teamleitung an."
+                .into()
+        }
+        AuthError::PasswordFromAdmin => {
+            "Konten mit Zugang zu Fällen setzen ihr Passwort selbst, mit einem Einmal-Code von \
+             der Teamleitung. Bitte lassen Sie das Passwort leer."
+                .into()
+        }
+        AuthError::NothingPending(n) => {
+            format!("Für das Konto „{n}“ wartet keine Änderung auf Bestätigung.")
+        }
+        AuthError::OwnChange => {
+            "Eine Änderung Ihres eigenen Kontos bestätigt eine andere Teamleitung.".into()
+        }
+        AuthError::BadResetCode => {
+            "Der Code stimmt nicht, wurde schon benutzt oder ist abgelaufen. Bitte bitten Sie \
+             Ihre Teamleitung um einen neuen Code."
+                .into()
+        }
+        AuthError::NoResetPending(n) => format!(
+            "Für „{n}“ ist keine Passwort-Rücksetzung offen. Die Administration kann eine \
+             anstoßen."
+        ),
         AuthError::UserExists(n) => format!("Ein Konto „{n}“ gibt es schon."),
         AuthError::UnknownUser(n) => format!("Es gibt kein Konto „{n}“."),
         AuthError::LastAdmin(_) => {

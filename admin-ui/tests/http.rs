@@ -20,8 +20,9 @@ async fn node() -> (tempfile::TempDir, Arc<Core>) {
     node_of("Testagentur", false).await
 }
 
-/// A node named `name` (the KI's directory node if `directory`), with the users `berger`
-/// (case manager), `it` (admin) and, on the KI's node, `koordination` (coordinator).
+/// A node named `name` (the KI's directory node if `directory`), with the users `keller`
+/// (team lead), `berger` (case manager), `it` (admin) and, on the KI's node,
+/// `koordination` (coordinator).
 async fn node_of(name: &str, directory: bool) -> (tempfile::TempDir, Arc<Core>) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = DataDir::new(tmp.path().join("node"));
@@ -38,12 +39,17 @@ async fn node_of(name: &str, directory: bool) -> (tempfile::TempDir, Arc<Core>) 
     .await
     .unwrap();
     let core = Core::open(dir).unwrap();
-    let mut people = vec![("berger", Role::CaseManager), ("it", Role::Admin)];
+    // The team lead first: the node's first is made on the server, and confirms berger.
+    let mut people = vec![
+        ("keller", Role::TeamLead),
+        ("berger", Role::CaseManager),
+        ("it", Role::Admin),
+    ];
     if directory {
         people.push(("koordination", Role::Coordinator));
     }
     for (name, role) in people {
-        users::add_user(&core, "test", name, name, role, Some(PASSWORD.into()))
+        lotse_admin_ui::demo::add_account(&core, name, name, role, PASSWORD)
             .await
             .unwrap();
     }

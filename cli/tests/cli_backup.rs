@@ -235,6 +235,9 @@ fn wrong_flags_and_files_get_a_clear_error() {
         .unwrap()
         .to_string();
     {
+        // This test process stands in for the running node: like every process that opens a
+        // data directory, it must create its store files (sled's snapshot) for itself only.
+        lotse_node::datadir::private_files();
         let _held = lotse_node::store::SledStore::open(&node.join("store")).unwrap();
         check(create(&["--recipient", &recipient]), "the node is running");
     }

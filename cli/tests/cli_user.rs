@@ -57,7 +57,7 @@ fn init_user_add_list_and_audit_verify() {
             "--username",
             "Anna",
             "--role",
-            "case_manager",
+            "coordinator",
             "--display-name",
             "Anna Schmidt",
         ],
@@ -66,12 +66,13 @@ fn init_user_add_list_and_audit_verify() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(
-        stdout.contains("Added user anna (Anna Schmidt) as case_manager"),
+        stdout.contains("Added user anna (Anna Schmidt) as coordinator"),
         "{stdout}"
     );
     assert!(!stdout.contains("ein-gutes-passwort"));
 
-    // Without stdin input, a password is generated and shown once.
+    // Without stdin input, a password is generated and shown once (tom is the node's first
+    // team lead, which the server may make without a team lead's confirmation).
     let out = lotse(
         &[
             "user",
@@ -133,7 +134,7 @@ fn init_user_add_list_and_audit_verify() {
     );
     let (_, stderr) = text(&out);
     assert!(!out.status.success());
-    assert!(stderr.contains("at least 10"), "{stderr}");
+    assert!(stderr.contains("at least 12"), "{stderr}");
     let out = lotse(
         &[
             "user",
@@ -231,7 +232,7 @@ fn user_commands_go_through_the_running_node() {
             "--username",
             "lena",
             "--role",
-            "case_manager",
+            "coordinator",
         ],
         None,
     );

@@ -427,6 +427,8 @@ async fn restore_into(
     staging: &Path,
     unlock: &Unlock,
 ) -> Result<Summary, BackupError> {
+    // The store makes its own files: they must be private like everything restored.
+    crate::datadir::private_files();
     for dir in [staging.to_path_buf(), staging.join("keys")] {
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io(&dir))?;

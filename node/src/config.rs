@@ -41,6 +41,9 @@ pub struct Config {
     /// The HSDS feed under `/hsds/`.
     #[serde(default)]
     pub hsds: HsdsConfig,
+    /// Sign-in sessions and API tokens.
+    #[serde(default)]
+    pub auth: AuthConfig,
 }
 
 /// Listen addresses and trust.
@@ -129,6 +132,30 @@ pub struct HsdsConfig {
     pub public: bool,
 }
 
+/// How long sign-in sessions and API tokens live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// A session ends after this many seconds without a request (default 4 hours).
+    pub session_idle_secs: u64,
+    /// A session ends this many seconds after sign-in, however active (default 12 hours,
+    /// a long working day).
+    pub session_absolute_secs: u64,
+    /// An API token expires this many seconds after it was made (default 90 days); whoever
+    /// makes one may ask for less.
+    pub api_token_lifetime_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_secs: 4 * 3600,
+            session_absolute_secs: 12 * 3600,
+            api_token_lifetime_secs: 90 * 24 * 3600,
+        }
+    }
+}
+
 /// The configuration file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -187,6 +214,16 @@ impl Config {
         if d.message_expiry_secs == 0 || d.directory_sync_ms == 0 {
             return Err("delivery.message_expiry_secs and directory_sync_ms must be > 0".into());
         }
+        let a = &self.auth;
+        if a.session_idle_secs == 0
+            || a.session_absolute_secs < a.session_idle_secs
+            || a.api_token_lifetime_secs == 0
+        {
+            return Err(
+                "auth.session_idle_secs and auth.api_token_lifetime_secs must be > 0, and auth.session_absolute_secs at least auth.session_idle_secs"
+                    .into(),
+            );
+        }
         if self.referrals.answer_deadline_secs == 0 {
             return Err("referrals.answer_deadline_secs must be > 0".into());
         }
@@ -221,6 +258,7 @@ mod tests {
             referrals: ReferralConfig::default(),
             statistics: StatisticsConfig::default(),
             hsds: HsdsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 

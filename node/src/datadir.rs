@@ -10,8 +10,14 @@
 //! DIR/store/                the database
 //! ```
 //!
-//! Key files must not be readable by group or others; loading refuses them otherwise, with
-//! the `chmod` that fixes it. Initialising refuses a directory that already holds a node.
+//! Nothing in it may be open to other users of the machine: the directory itself, `keys/`
+//! and `store/` (and every directory below) are 0700, every key file, store file and the
+//! admin token 0600. [`DataDir::create`] makes them so, and a process that opens a data
+//! directory creates files only for its own user from then on (umask 0077, see
+//! [`private_files`]), since the store adds files while it runs. Loading the configuration
+//! ([`DataDir::load_config`], the first thing every command and `lotse run` do) checks
+//! every one of them and refuses the directory with the file and the `chmod` that fixes it
+//! ([`DataDir::check_modes`]). Initialising refuses a directory that already holds a node.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -58,15 +64,19 @@ pub enum DataDirError {
         /// The cause.
         source: std::io::Error,
     },
-    /// A key file is readable by others.
+    /// A file or directory of the data directory is open to other users.
     #[error(
-        "the key file {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`"
+        "{path} can be read by other users of this machine (mode {mode:o}); run `chmod {fix:o} {path}`, or `chmod -R go= {root}` for the whole data directory, and start again"
     )]
     Permissions {
-        /// The file.
+        /// The file or directory.
         path: String,
         /// Its mode.
         mode: u32,
+        /// The mode it must have (0600 for files, 0700 for directories).
+        fix: u32,
+        /// The data directory.
+        root: String,
     },
     /// A key file is damaged.
     #[error("the key file {path} is damaged: {message}")]
@@ -145,6 +155,7 @@ impl DataDir {
                 self.root.display().to_string(),
             ));
         }
+        private_files();
         // Case data lives below: nobody but the node's user may enter.
         fs::create_dir_all(&self.root).map_err(io(&self.root))?;
         fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
@@ -178,14 +189,66 @@ impl DataDir {
         fs::rename(&tmp, &path).map_err(io(&path))
     }
 
-    /// Reads the configuration.
+    /// Reads the configuration, after checking that nothing in the data directory is open
+    /// to other users ([`DataDir::check_modes`]); from then on this process creates files
+    /// for its own user only ([`private_files`]).
     pub fn load_config(&self) -> Result<Config, DataDirError> {
         if !self.is_initialised() {
             return Err(DataDirError::NotInitialised(
                 self.root.display().to_string(),
             ));
         }
+        private_files();
+        self.check_modes()?;
         Ok(Config::load(&self.config_path())?)
+    }
+
+    /// Checks that the data directory, `keys/` and `store/` with everything below them,
+    /// and the admin token are not open to other users: directories 0700 (or stricter),
+    /// files 0600. The first that is not is named, with the `chmod` that fixes it.
+    pub fn check_modes(&self) -> Result<(), DataDirError> {
+        self.check_mode(&self.root)?;
+        let token = self.token_path();
+        if token.exists() {
+            self.check_mode(&token)?;
+        }
+        for dir in [self.root.join("keys"), self.store_path()] {
+            if dir.exists() {
+                self.check_tree(&dir, 0)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks `dir` and everything below it, at most [`MAX_DEPTH`] levels deep.
+    fn check_tree(&self, dir: &Path, depth: usize) -> Result<(), DataDirError> {
+        self.check_mode(dir)?;
+        if depth >= MAX_DEPTH {
+            return Ok(());
+        }
+        for entry in fs::read_dir(dir).map_err(io(dir))? {
+            let path = entry.map_err(io(dir))?.path();
+            if fs::symlink_metadata(&path).map_err(io(&path))?.is_dir() {
+                self.check_tree(&path, depth + 1)?;
+            } else {
+                self.check_mode(&path)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_mode(&self, path: &Path) -> Result<(), DataDirError> {
+        let meta = fs::symlink_metadata(path).map_err(io(path))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            return Ok(());
+        }
+        Err(DataDirError::Permissions {
+            path: path.display().to_string(),
+            mode,
+            fix: if meta.is_dir() { 0o700 } else { 0o600 },
+            root: self.root.display().to_string(),
+        })
     }
 
     /// Reads the keys, checking permissions.
@@ -216,6 +279,17 @@ impl DataDir {
     }
 }
 
+/// How deep [`DataDir::check_modes`] looks below `keys/` and `store/` (sled uses two).
+const MAX_DEPTH: usize = 4;
+
+/// From now on, this process creates files and directories for its own user only (umask
+/// 0077): the store adds files while the node runs (sled's blobs and snapshots), and they
+/// must be as private as the ones made at `lotse init`. Called by everything that creates
+/// or opens a data directory; a process of Lotse makes no file that others should read.
+pub fn private_files() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
 fn bad_key(path: &Path, e: impl std::fmt::Display) -> DataDirError {
     DataDirError::BadKey {
         path: path.display().to_string(),
@@ -242,6 +316,11 @@ fn read_secret(path: &Path) -> Result<zeroize::Zeroizing<String>, DataDirError> 
         return Err(DataDirError::Permissions {
             path: path.display().to_string(),
             mode,
+            fix: 0o600,
+            root: path
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
         });
     }
     Ok(zeroize::Zeroizing::new(
@@ -269,6 +348,7 @@ mod tests {
             referrals: ReferralConfig::default(),
             statistics: StatisticsConfig::default(),
             hsds: Default::default(),
+            auth: crate::config::AuthConfig::default(),
         }
     }
 
@@ -296,6 +376,50 @@ mod tests {
             dir.create(&config(), &keys()),
             Err(DataDirError::AlreadyInitialised(_))
         ));
+    }
+
+    #[test]
+    fn everything_is_private_and_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path().join("node"));
+        dir.create(&config(), &keys()).unwrap();
+        let store = dir.store_path();
+        fs::create_dir_all(store.join("blobs")).unwrap();
+        fs::write(store.join("blobs").join("1"), b"x").unwrap();
+        fs::write(store.join("db"), b"x").unwrap();
+        for p in [
+            dir.root().to_path_buf(),
+            dir.root().join("keys"),
+            store.join("blobs"),
+        ] {
+            let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", p.display());
+        }
+        for p in [dir.token_path(), store.join("db"), store.join("blobs/1")] {
+            let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", p.display());
+        }
+        dir.load_config().unwrap();
+        for (path, mode, fix) in [
+            (dir.root().to_path_buf(), 0o755, "chmod 700"),
+            (store.join("blobs"), 0o750, "chmod 700"),
+            (store.join("blobs/1"), 0o644, "chmod 600"),
+            (dir.case_keys_path(), 0o640, "chmod 600"),
+            (dir.token_path(), 0o604, "chmod 600"),
+        ] {
+            if !path.exists() {
+                fs::write(&path, b"").unwrap();
+            }
+            let before = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            let err = dir.load_config().unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("{fix} {}", path.display())) && err.contains("chmod -R go="),
+                "{err}"
+            );
+            fs::set_permissions(&path, fs::Permissions::from_mode(before)).unwrap();
+        }
+        dir.load_config().unwrap();
     }
 
     #[test]

@@ -107,6 +107,7 @@ pub async fn init(datadir: &DataDir, opts: &InitOptions) -> Result<InitReport, I
         referrals: ReferralConfig::default(),
         statistics: StatisticsConfig::default(),
         hsds: Default::default(),
+        auth: crate::config::AuthConfig::default(),
     };
     Config::parse(&config.to_toml()).map_err(InitError::Invalid)?;
     datadir.create(&config, &keys)?;

@@ -113,9 +113,8 @@ pub async fn start(core: Arc<Core>, extra: Router) -> Result<RunningNode, StartE
         source,
     })?;
     // Connect info gives handlers the peer address (login rate limiting per address).
-    let app = crate::http::router(core.clone())
-        .merge(extra)
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let app =
+        crate::http::app(core.clone(), extra).into_make_service_with_connect_info::<SocketAddr>();
     let mut http_rx = rx.clone();
     tasks.push(tokio::spawn(async move {
         let served = axum::serve(listener, app)

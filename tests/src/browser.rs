@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::{TestNode, wait_for};
 use fantoccini::{Client, ClientBuilder, Locator};
 use lotse_admin_ui::demo;
-use lotse_node::auth::{Role, users};
+use lotse_node::auth::Role;
 use lotse_node::core::Core;
 use serde_json::json;
 
@@ -321,16 +321,7 @@ impl Page<'_> {
 }
 
 pub async fn add_user(node: &TestNode, username: &str, display: &str, role: Role) {
-    users::add_user(
-        node.core(),
-        "test",
-        username,
-        display,
-        role,
-        Some(PASSWORD.into()),
-    )
-    .await
-    .unwrap();
+    crate::add_account(node.core(), username, display, role, PASSWORD).await;
 }
 
 /// Publishes the demo services of `kind` for `node` and waits until `others` list them.

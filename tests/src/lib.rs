@@ -121,19 +121,11 @@ impl Http {
     }
 }
 
-/// Creates `username` with `role` on `node` and returns a client signed in as them.
+/// Creates `username` with `role` on `node` ([`add_account`]: through the four-eyes path)
+/// and returns a client signed in as them.
 pub async fn sign_in_new_user(node: &TestNode, username: &str, display: &str, role: Role) -> Http {
     let password = format!("{username}-Passwort-123");
-    lotse_node::auth::users::add_user(
-        node.core(),
-        "test",
-        username,
-        display,
-        role,
-        Some(password.clone()),
-    )
-    .await
-    .expect("add user");
+    add_account(node.core(), username, display, role, &password).await;
     let mut http = Http::new(node);
     let (status, body) = http
         .post(
@@ -565,4 +557,34 @@ pub async fn publish_demo_services(net: &TestNet) {
         })
         .await;
     }
+}
+
+/// The team lead [`add_account`] creates on a node that has none when it needs one.
+pub const TEST_TEAM_LEAD: &str = "teamleitung";
+
+/// Creates `username` with `role` and `password` on the node `core` the way an agency's
+/// accounts come to be (`lotse_admin_ui::demo::add_account`): made on the server, and one
+/// with case access confirmed by a team lead, who hands over the one-time code with which
+/// the user sets `password`. A node without a team lead first gets one,
+/// [`TEST_TEAM_LEAD`], made on the server as `lotse user add` makes the first team lead.
+/// Nothing here goes around the four-eyes rule.
+pub async fn add_account(core: &Core, username: &str, display: &str, role: Role, password: &str) {
+    let has_lead = lotse_node::auth::users::list_users(core)
+        .expect("list users")
+        .iter()
+        .any(|u| u.role == Role::TeamLead && u.is_active());
+    if role == Role::CaseManager && !has_lead {
+        lotse_admin_ui::demo::add_account(
+            core,
+            TEST_TEAM_LEAD,
+            "Teamleitung (Test)",
+            Role::TeamLead,
+            "teamleitung-Passwort-123",
+        )
+        .await
+        .expect("the first team lead");
+    }
+    lotse_admin_ui::demo::add_account(core, username, display, role, password)
+        .await
+        .unwrap_or_else(|e| panic!("add {username}: {e}"));
 }

@@ -442,21 +442,42 @@ impl CliNetwork {
                 None,
             );
             fast_timings(&node.dir);
-            for (user, role, password) in STAFF {
-                lotse_ok(
-                    bin,
-                    &[
-                        "user",
-                        "add",
-                        "--data-dir",
-                        &node.dir_str(),
-                        "--username",
+            // The team lead first: `lotse user add` makes a node's first one directly. The
+            // case manager then takes the four-eyes path (on the stopped node, as `lotse
+            // user add` does): confirmed by the team lead, password set with the code.
+            for (user, role, password) in STAFF.iter().rev() {
+                if *role != "case_manager" {
+                    lotse_ok(
+                        bin,
+                        &[
+                            "user",
+                            "add",
+                            "--data-dir",
+                            &node.dir_str(),
+                            "--username",
+                            user,
+                            "--role",
+                            role,
+                        ],
+                        Some(&format!("{password}\n")),
+                    );
+                    continue;
+                }
+                let core = Core::open(DataDir::new(&node.dir)).expect("open the stopped node");
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime")
+                    .block_on(crate::add_account(
+                        &core,
                         user,
-                        "--role",
-                        role,
-                    ],
-                    Some(&format!("{password}\n")),
-                );
+                        user,
+                        lotse_node::auth::Role::CaseManager,
+                        password,
+                    ));
+                let vault = core.vault.clone();
+                drop(core);
+                vault.wait_for_refill();
             }
             agencies.push((node, node_id_of(&created)));
         }

@@ -332,6 +332,8 @@ enum Access {
     AuditReader,
     /// Case managers and team leads.
     CaseWorker,
+    /// Team leads (four eyes on case access).
+    TeamLead,
     /// Case workers with access to this referral.
     ReferralOwner,
 }
@@ -343,14 +345,32 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/logout", Access::Anyone),
     ("GET", "/api/v1/session", Access::Anyone),
     ("POST", "/api/v1/password", Access::Anyone),
+    ("POST", "/api/v1/password/reset", Access::Public),
     ("GET", "/api/v1/users", Access::Admin),
     ("POST", "/api/v1/users", Access::Admin),
     ("POST", "/api/v1/users/{username}/disable", Access::Admin),
     ("POST", "/api/v1/users/{username}/enable", Access::Admin),
+    ("POST", "/api/v1/users/{username}/role", Access::Admin),
     (
         "POST",
         "/api/v1/users/{username}/reset-password",
         Access::Admin,
+    ),
+    ("GET", "/api/v1/account-changes", Access::TeamLead),
+    (
+        "POST",
+        "/api/v1/account-changes/{username}/confirm",
+        Access::TeamLead,
+    ),
+    (
+        "POST",
+        "/api/v1/account-changes/{username}/refuse",
+        Access::TeamLead,
+    ),
+    (
+        "POST",
+        "/api/v1/account-changes/{username}/code",
+        Access::TeamLead,
     ),
     ("GET", "/api/v1/tokens", Access::Anyone),
     ("POST", "/api/v1/tokens", Access::Anyone),
@@ -382,6 +402,7 @@ const ADMIN_API: &[(&str, &str)] = &[
     ("POST", "/api/v1/admin/users"),
     ("POST", "/api/v1/admin/users/x/disable"),
     ("POST", "/api/v1/admin/users/x/enable"),
+    ("POST", "/api/v1/admin/users/x/role"),
     ("POST", "/api/v1/admin/users/x/reset-password"),
     ("GET", "/api/v1/admin/audit"),
     ("GET", "/api/v1/admin/audit/verify"),
@@ -514,6 +535,10 @@ fn body_for(method: &str, path: &str, recipient: &str) -> Option<Value> {
             json!({"current_password": "falsch-falsch-1", "new_password": "neu-neu-neu-1"})
         }
         "/api/v1/users" => json!({"username": "neu", "role": "case_manager"}),
+        "/api/v1/users/{username}/role" => json!({"role": "coordinator"}),
+        "/api/v1/password/reset" => {
+            json!({"username": "x", "code": "falsch", "new_password": "neu-neu-neu-1"})
+        }
         "/api/v1/tokens" => json!({"name": "Skript"}),
         "/api/v1/referrals" => referral_with(recipient, json!([])),
         p if p.ends_with("/events") => json!({"type": "note", "text": "Hallo"}),
@@ -610,6 +635,7 @@ async fn every_route_checks_session_role_and_ownership() {
             Access::Admin => vec![&s.owner, &s.coordinator],
             Access::AuditReader => vec![&s.owner],
             Access::CaseWorker | Access::ReferralOwner => vec![&s.admin, &s.coordinator],
+            Access::TeamLead => vec![&s.owner, &s.admin, &s.coordinator],
             Access::Public | Access::Anyone => vec![],
         };
         for who in wrong {
@@ -668,6 +694,8 @@ async fn every_change_by_cookie_needs_the_csrf_token() {
     let base = s.node_base.clone();
     let (owner_cookie, owner_csrf) = cookie_session(&base, "berger").await;
     let (admin_cookie, _) = cookie_session(&base, "it").await;
+    // The team lead the test helpers made to confirm the case managers.
+    let (lead_cookie, _) = cookie_session(&base, lotse_tests::TEST_TEAM_LEAD).await;
     let mut checked = 0;
     for &(method, path, access) in ROUTES {
         if method == "GET" || access == Access::Public {
@@ -676,6 +704,7 @@ async fn every_change_by_cookie_needs_the_csrf_token() {
         // Someone who could make the change, so only the missing token stops it.
         let cookie = match access {
             Access::Admin | Access::AuditReader => &admin_cookie,
+            Access::TeamLead => &lead_cookie,
             _ => &owner_cookie,
         };
         let url_path = concrete(path, &s.referral);

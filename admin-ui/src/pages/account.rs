@@ -1,9 +1,11 @@
-//! "Mein Konto": who is signed in, and changing one's own password (other sessions end;
-//! this one stays).
+//! "Mein Konto": who is signed in, and changing one's own password (other sessions and
+//! all API tokens end; this session stays). Wrong current passwords are rate-limited like
+//! sign-ins and audited (`lotse_node::auth::users::change_password`).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use lotse_node::auth::users;
+use lotse_node::http::ClientIp;
 use maud::{Markup, html};
 
 use crate::error::UiError;
@@ -37,7 +39,7 @@ fn render(ctx: &Ctx, errors: &[(String, String)]) -> Markup {
                     }
                     div.field {
                         label for="new" { "Neues Passwort" }
-                        p.hint #new-hinweis { "Mindestens " (users::MIN_PASSWORD_CHARS) " Zeichen. Ein Satz, den Sie sich merken können, ist ein gutes Passwort." }
+                        p.hint #new-hinweis { (password_hint()) }
                         input #new type="password" name="new" autocomplete="new-password" required
                             aria-describedby="new-hinweis";
                     }
@@ -52,13 +54,26 @@ fn render(ctx: &Ctx, errors: &[(String, String)]) -> Markup {
     )
 }
 
+/// The hint under every new-password field.
+pub(crate) fn password_hint() -> String {
+    format!(
+        "Mindestens {} Zeichen. Ein Satz, den Sie sich merken können, ist ein gutes Passwort; \
+         bekannte Passwörter wie „Sommer2024!“ nimmt Lotse nicht an.",
+        users::MIN_PASSWORD_CHARS
+    )
+}
+
 /// `GET /konto`.
 pub(crate) async fn page(ctx: Ctx) -> Markup {
     render(&ctx, &[])
 }
 
 /// `POST /konto`.
-pub(crate) async fn change_password(ctx: Ctx, f: FormData) -> Result<Response, UiError> {
+pub(crate) async fn change_password(
+    ClientIp(client): ClientIp,
+    ctx: Ctx,
+    f: FormData,
+) -> Result<Response, UiError> {
     ctx.check_csrf(&f)?;
     if f.raw("new") != f.raw("repeat") {
         let errors = vec![(
@@ -73,6 +88,7 @@ pub(crate) async fn change_password(ctx: Ctx, f: FormData) -> Result<Response, U
         f.raw("current"),
         f.raw("new"),
         Some(ctx.user.session_id()),
+        client,
     )
     .await
     {
@@ -81,8 +97,12 @@ pub(crate) async fn change_password(ctx: Ctx, f: FormData) -> Result<Response, U
             Err(UiError::internal(e))
         }
         Err(e) => {
+            let status = match e {
+                lotse_node::auth::AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
             let errors = vec![(String::new(), messages::auth(&e))];
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&ctx, &errors)).into_response())
+            Ok((status, render(&ctx, &errors)).into_response())
         }
     }
 }

@@ -1,13 +1,20 @@
-//! For the node's admin: user accounts (add, disable, enable, reset password) and the
-//! node's status (keys, directory, peers and their last delivery, the outbox queue).
-//! Nothing here shows case content.
+//! For the node's admin: user accounts (add, disable, enable, change the role, reset the
+//! password) and the node's status (keys, directory, peers and their last delivery, the
+//! outbox queue, accounts that got case access on the server). Nothing here shows case
+//! content.
+//!
+//! Four eyes: what would give an account case access (a new case manager or team lead,
+//! enabling one, a role with more access) waits for a team lead's confirmation, and a
+//! reset of such an account shows the admin no password (a team lead hands the user a
+//! one-time code): see `lotse_node::auth::users`. The page says so where it happens.
 
 use std::collections::HashMap;
 
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use lotse_node::auth::users::{self, UserView};
+use lotse_node::auth::reset;
+use lotse_node::auth::users::{self, GrantedBy, PendingChange, Requester, UserView};
 use lotse_node::auth::{AuthError, Role};
 use lotse_node::outbox::{self, DeliveryState, OutboxRecord};
 use maud::{Markup, html};
@@ -63,8 +70,15 @@ fn users_page(
                                     td.mono { (u.username) }
                                     td { (labels::role(u.role)) }
                                     td {
+                                        @if let Some(p) = &u.pending {
+                                            span.badge.badge-wait { (pending_label(p.change)) }
+                                            br;
+                                        }
                                         @if u.disabled { span.badge.badge-bad { "gesperrt" } }
-                                        @else { span.badge.badge-good { "aktiv" } }
+                                        @else if u.is_active() { span.badge.badge-good { "aktiv" } }
+                                        @if u.password_reset_open && u.pending.is_none() {
+                                            br; span.badge.badge-wait { "Passwort wird neu gesetzt" }
+                                        }
                                     }
                                     td.date { (clock::date_time(u.password_changed_at)) }
                                     td { div.row-actions {
@@ -81,6 +95,17 @@ fn users_page(
                                         }
                                         form method="post" action=(format!("/verwaltung/benutzer/{}", u.username)) {
                                             (csrf(ctx))
+                                            input type="hidden" name="aktion" value="role";
+                                            label.visually-hidden for=(format!("rolle-{}", u.username)) { "Neue Rolle für " (u.username) }
+                                            select id=(format!("rolle-{}", u.username)) name="role" {
+                                                @for r in Role::ALL {
+                                                    option value=(r.as_str()) selected[u.role == r] { (labels::role(r)) }
+                                                }
+                                            }
+                                            button.button.small type="submit" aria-label=(format!("Rolle von {} ändern", u.username)) { "Rolle ändern" }
+                                        }
+                                        form method="post" action=(format!("/verwaltung/benutzer/{}", u.username)) {
+                                            (csrf(ctx))
                                             input type="hidden" name="aktion" value="reset";
                                             button.button.small type="submit" aria-label=(format!("Passwort von {} neu setzen", u.username)) { "Passwort neu setzen" }
                                         }
@@ -90,7 +115,8 @@ fn users_page(
                         }
                     }
                 }
-                p.hint { "„Passwort neu setzen“ erzeugt ein neues Passwort und beendet die offenen Sitzungen des Kontos." }
+                p.hint { "„Passwort neu setzen“ beendet die offenen Sitzungen und API-Schlüssel des Kontos. Bei Konten ohne Zugang zu Fällen zeigt Lotse das neue Passwort einmal an. Bei Fallmanagement und Teamleitung sehen Sie kein Passwort: Eine Teamleitung gibt der Person einen Einmal-Code, mit dem sie ihr Passwort selbst setzt." }
+                p.hint { "Neue Konten mit Zugang zu Fällen, das Entsperren solcher Konten und eine Rolle mit mehr Zugang werden erst wirksam, wenn eine Teamleitung sie bestätigt (Vier-Augen-Prinzip)." }
             }
             section.card aria-labelledby="anlegen" {
                 h2 #anlegen { "Konto anlegen" }
@@ -125,8 +151,8 @@ fn users_page(
                         }
                     }
                     div.field {
-                        label for="password" { "Passwort (optional)" }
-                        p.hint #password-hinweis { "Leer lassen: Lotse erzeugt ein sicheres Passwort und zeigt es einmal an." }
+                        label for="password" { "Passwort (optional, nur für Administration und Koordination)" }
+                        p.hint #password-hinweis { "Leer lassen: Lotse erzeugt ein sicheres Passwort und zeigt es einmal an. Konten mit Zugang zu Fällen setzen ihr Passwort selbst, mit einem Einmal-Code von der Teamleitung." }
                         input #password type="password" name="password" autocomplete="new-password"
                             aria-describedby="password-hinweis"
                             aria-invalid=[has_error(errors, "password").then_some("true")];
@@ -146,13 +172,26 @@ pub(crate) async fn users(ctx: Ctx) -> Result<Response, UiError> {
     Ok(users_page(&ctx, &list, &FormData::new(), &[], None).into_response())
 }
 
+/// What a waiting change is, in German.
+pub(crate) fn pending_label(change: PendingChange) -> String {
+    match change {
+        PendingChange::NewAccount => "wartet auf Bestätigung durch eine Teamleitung".into(),
+        PendingChange::Enable => "Entsperren wartet auf Bestätigung".into(),
+        PendingChange::Role { to } => {
+            format!("Rolle „{}“ wartet auf Bestätigung", labels::role(to))
+        }
+    }
+}
+
 fn auth_field(e: &AuthError) -> &'static str {
     match e {
         AuthError::InvalidUsername(_)
         | AuthError::ReservedUsername(_)
         | AuthError::UserExists(_) => "username",
         AuthError::InvalidDisplayName => "display_name",
-        AuthError::WeakPassword => "password",
+        AuthError::WeakPassword | AuthError::CommonPassword | AuthError::PasswordFromAdmin => {
+            "password"
+        }
         _ => "",
     }
 }
@@ -168,7 +207,7 @@ pub(crate) async fn add_user(ctx: Ctx, f: FormData) -> Result<Response, UiError>
     let display = f.get("display_name").unwrap_or_default();
     match users::add_user(
         &ctx.core,
-        &ctx.user.username,
+        Requester::Admin(&ctx.user.username),
         f.raw("username"),
         &display,
         role,
@@ -189,6 +228,9 @@ pub(crate) async fn add_user(ctx: Ctx, f: FormData) -> Result<Response, UiError>
                 )
                 .into_response())
             }
+            None if new.user.pending.is_some() => {
+                Ok(layout::done("/verwaltung/benutzer", "user_pending"))
+            }
             None => Ok(layout::done("/verwaltung/benutzer", "user_added")),
         },
         Err(e @ (AuthError::Store(_) | AuthError::Hash(_))) => Err(UiError::internal(e)),
@@ -204,7 +246,8 @@ pub(crate) async fn add_user(ctx: Ctx, f: FormData) -> Result<Response, UiError>
     }
 }
 
-/// `POST /verwaltung/benutzer/{username}`: disable, enable, or reset the password.
+/// `POST /verwaltung/benutzer/{username}`: disable, enable, change the role, or reset
+/// the password.
 pub(crate) async fn change_user(
     ctx: Ctx,
     Path(username): Path<String>,
@@ -212,17 +255,46 @@ pub(crate) async fn change_user(
 ) -> Result<Response, UiError> {
     ctx.check_csrf(&f)?;
     ctx.require(ADMIN)?;
-    let actor = ctx.user.username.clone();
+    let by = Requester::Admin(&ctx.user.username);
+    let waits = |u: &UserView| u.pending.is_some();
     let result = match f.raw("aktion") {
-        "disable" => users::disable_user(&ctx.core, &actor, &username)
+        "disable" => users::disable_user(&ctx.core, by, &username)
             .await
             .map(|_| ("user_disabled", None)),
-        "enable" => users::enable_user(&ctx.core, &actor, &username)
+        "enable" => users::enable_user(&ctx.core, by, &username).await.map(|u| {
+            (
+                if waits(&u) {
+                    "change_pending"
+                } else {
+                    "user_enabled"
+                },
+                None,
+            )
+        }),
+        "role" => {
+            let role = f
+                .get("role")
+                .and_then(|r| r.parse::<Role>().ok())
+                .ok_or_else(|| UiError::bad_request("Bitte wählen Sie eine Rolle."))?;
+            users::set_role(&ctx.core, by, &username, role)
+                .await
+                .map(|u| {
+                    (
+                        if waits(&u) {
+                            "change_pending"
+                        } else {
+                            "role_changed"
+                        },
+                        None,
+                    )
+                })
+        }
+        "reset" => reset::reset_password(&ctx.core, by, &username, None)
             .await
-            .map(|_| ("user_enabled", None)),
-        "reset" => users::reset_password(&ctx.core, &actor, &username, None)
-            .await
-            .map(|(_, p)| ("password_reset", p)),
+            .map(|done| match done.password {
+                Some(p) => ("password_reset", Some(p)),
+                None => ("reset_pending", None),
+            }),
         _ => return Err(UiError::bad_request("Unbekannte Aktion.")),
     };
     match result {
@@ -284,7 +356,25 @@ pub(crate) async fn status(ctx: Ctx) -> Result<Response, UiError> {
     }
     let dir = core.directory.current();
     let authority = core.directory.authority();
+    let on_server: Vec<UserView> = users::list_users(core)?
+        .into_iter()
+        .filter(|u| u.role.has_case_access() && matches!(u.granted, Some(GrantedBy::Server { .. })))
+        .collect();
     let content = html! {
+        @if !on_server.is_empty() {
+            section.card aria-labelledby="ohne-bestaetigung" {
+                h2 #ohne-bestaetigung { "Zugang zu Fällen ohne Bestätigung einer Teamleitung" }
+                p { "Diese Konten haben auf dem Server (mit dem Befehl „lotse user“) Zugang zu Fällen bekommen, als der Knoten keine aktive Teamleitung hatte. Das ist nur für die erste Teamleitung vorgesehen und steht im Protokoll." }
+                ul {
+                    @for u in &on_server {
+                        li {
+                            (u.display_name) " (" span.mono { (u.username) } ", " (labels::role(u.role)) ")"
+                            @if let Some(GrantedBy::Server { at }) = &u.granted { ", am " (clock::date_time(*at)) }
+                        }
+                    }
+                }
+            }
+        }
         div.grid {
             section.card aria-labelledby="knoten" {
                 h2 #knoten { "Dieser Knoten" }

@@ -1,15 +1,18 @@
 //! Signing in and out. Sign-in goes through `lotse_node::auth::login`, the one way to sign
 //! in (rate limits, audit log); a failed attempt shows a clear German message and keeps
-//! the username, a rate-limited one says when to try again.
+//! the username, a rate-limited one says when to try again. A sign-in form posted from
+//! another website is refused (login CSRF), and the page to return to afterwards
+//! (`weiter`) is followed only if it is a path on this site ([`safe_next`]).
 
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use lotse_node::auth::extract::{clear_session_cookie, session_cookie};
-use lotse_node::auth::{self, AuthError, ClientIp, SessionCaller};
+use lotse_node::auth::{self, AuthError, SessionCaller};
 use lotse_node::core::Core;
+use lotse_node::http::cross_site;
+use lotse_node::http::extract::{ClientIp, clear_session_cookie, session_cookie};
 use maud::{Markup, html};
 
 use crate::error::UiError;
@@ -17,12 +20,50 @@ use crate::forms::FormData;
 use crate::layout::{self, Ctx};
 use crate::{labels, messages};
 
+/// A stand-in origin to resolve `weiter` against: only whether the result stays on it
+/// matters, not its name.
+const HOME: &str = "http://lotse.invalid/";
+/// The longest `weiter` followed (a page address with filters is far shorter).
+const MAX_NEXT: usize = 2048;
+
 /// A safe place to go after sign-in: a path on this site, never another site.
-fn safe_next(next: Option<String>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
-        _ => "/".into(),
+///
+/// The value is parsed, not pattern-matched: it is resolved against a stand-in origin by
+/// the WHATWG URL parser, which applies the rules a browser applies to a `Location`
+/// header (it drops tabs and newlines and reads `\` as `/`, so `/<TAB>/host` and `/\host`
+/// become `//host`), and accepted only if the result is still on that origin. What comes
+/// back is the parser's own serialisation of path and query, never the raw input. Control
+/// characters, whitespace and backslashes are refused before parsing (a `Location` header
+/// cannot carry them, and no page of ours has them), and the value must also pass after
+/// one round of percent-decoding, so an encoded `%2F%2Fhost` falls back to `/` as well.
+pub(crate) fn safe_next(next: Option<&str>) -> String {
+    next.and_then(|raw| {
+        let path = same_origin_path(raw)?;
+        let decoded = percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .ok()?;
+        same_origin_path(&decoded)?;
+        Some(path)
+    })
+    .unwrap_or_else(|| "/".into())
+}
+
+/// `raw`'s path and query if it is a path on this site.
+fn same_origin_path(raw: &str) -> Option<String> {
+    let plain = raw.len() <= MAX_NEXT
+        && raw.starts_with('/')
+        && !raw
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\');
+    if !plain {
+        return None;
     }
+    let home = url::Url::parse(HOME).ok()?;
+    let target = home.join(raw).ok()?;
+    if target.origin() != home.origin() || target.username() != "" || target.password().is_some() {
+        return None;
+    }
+    Some(target[url::Position::BeforePath..url::Position::AfterQuery].to_string())
 }
 
 fn form(
@@ -59,7 +100,9 @@ fn form(
             button.button.primary type="submit" { "Anmelden" }
         }
         p.hint {
-            "Passwort vergessen? Die Administration Ihrer Stelle kann es neu setzen."
+            "Passwort vergessen? Die Administration Ihrer Stelle kann es zurücksetzen; "
+            "Ihre Teamleitung gibt Ihnen dann einen Einmal-Code. "
+            a href="/passwort-setzen" { "Mit einem Einmal-Code ein neues Passwort setzen" }
         }
     };
     layout::bare("Anmelden", body)
@@ -72,7 +115,7 @@ pub(crate) async fn page(
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
     let q = FormData::from_pairs(q.iter().map(|(k, v)| (k.as_str(), v.clone())));
-    let next = safe_next(q.get("weiter"));
+    let next = safe_next(q.get("weiter").as_deref());
     if user.is_some() {
         return Redirect::to(&next).into_response();
     }
@@ -80,14 +123,26 @@ pub(crate) async fn page(
     form(&core, "", &next, None, notice).into_response()
 }
 
-/// `POST /anmelden`.
+/// `POST /anmelden`. A post that a browser says comes from another website is refused
+/// before anything else (login CSRF: see `lotse_node::http::cross_site`).
 pub(crate) async fn submit(
     State(core): State<Arc<Core>>,
     ClientIp(client): ClientIp,
+    method: Method,
+    headers: HeaderMap,
     f: FormData,
 ) -> Response {
+    let next = safe_next(f.get("weiter").as_deref());
+    if cross_site::check(&method, &headers).is_err() {
+        let message = "Diese Anmeldung kam von einer anderen Website und wurde deshalb nicht \
+                       ausgeführt. Bitte melden Sie sich hier auf der Seite Ihres Knotens an.";
+        return (
+            StatusCode::FORBIDDEN,
+            form(&core, "", &next, Some(message), None),
+        )
+            .into_response();
+    }
     let username = f.raw("username").trim().to_string();
-    let next = safe_next(f.get("weiter"));
     match auth::login(&core, &username, f.raw("password"), client).await {
         Ok(done) => (
             StatusCode::SEE_OTHER,
@@ -106,7 +161,7 @@ pub(crate) async fn submit(
         Err(e) => {
             let status = match &e {
                 AuthError::BadCredentials => StatusCode::UNAUTHORIZED,
-                AuthError::Disabled => StatusCode::FORBIDDEN,
+                AuthError::Disabled | AuthError::AwaitingConfirmation => StatusCode::FORBIDDEN,
                 AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
                 AuthError::Store(_) | AuthError::Hash(_) => {
                     return UiError::internal(e).into_response();
@@ -144,4 +199,47 @@ pub(crate) async fn sign_out(ctx: Ctx, f: FormData) -> Result<Response, UiError>
         ],
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_paths_on_this_site_are_followed() {
+        for (given, expected) in [
+            ("/", "/"),
+            ("/konto", "/konto"),
+            ("/eingang?status=sent", "/eingang?status=sent"),
+            ("/vermittlungen/abc?x=%2F", "/vermittlungen/abc?x=%2F"),
+            ("/a/../konto", "/konto"),
+        ] {
+            assert_eq!(safe_next(Some(given)), expected, "{given:?}");
+        }
+        for hostile in [
+            "//evil.example",
+            "///evil.example",
+            "/\\evil.example",
+            "/\tevil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/konto\r\nSet-Cookie: x=1",
+            "/ /evil.example",
+            "https://evil.example/",
+            "http:evil.example",
+            "evil.example",
+            "javascript:alert(1)",
+            "/%2F%2Fevil.example",
+            "/%2fevil.example",
+            "/%5Cevil.example",
+            "/%09/evil.example",
+            "/%0d%0a/evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
+        }
+        assert_eq!(safe_next(Some(&format!("/{}", "a".repeat(5000)))), "/");
+        assert_eq!(safe_next(None), "/");
+    }
 }

@@ -2,6 +2,7 @@
 //! a status badge).
 
 pub(crate) mod account;
+pub(crate) mod account_changes;
 pub(crate) mod admin;
 pub(crate) mod dashboard;
 pub(crate) mod detail;
@@ -12,6 +13,7 @@ pub(crate) mod lists;
 pub(crate) mod login;
 pub(crate) mod network;
 pub(crate) mod new_referral;
+pub(crate) mod set_password;
 pub(crate) mod statistics;
 
 use lotse_node::core::Core;

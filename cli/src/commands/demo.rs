@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use lotse_admin_ui::demo::{self, DemoUser};
-use lotse_node::auth::users;
+use lotse_node::auth::Role;
+use lotse_node::auth::reset;
+use lotse_node::auth::users::Requester;
 use lotse_node::core::Core;
 use lotse_node::datadir::DataDir;
 use lotse_node::init::{InitOptions, init};
@@ -124,19 +126,21 @@ async fn start(node: &DemoNode) -> Result<RunningNode> {
 /// Demo accounts, services and the admin's password; run once, on a new demo.
 async fn populate(node: &DemoNode, running: &RunningNode) -> Result<()> {
     let core = &running.core;
-    for u in &node.users {
-        users::add_user(
-            core,
-            "demo",
-            u.username,
-            u.display_name,
-            u.role,
-            Some(demo::PASSWORD.into()),
-        )
-        .await
-        .with_context(|| format!("creating the demo user {}", u.username))?;
+    // Team leads first: the first is made on the server, and confirms the others.
+    let mut accounts = node.users.clone();
+    accounts.sort_by_key(|u| u.role != Role::TeamLead);
+    for u in &accounts {
+        demo::add_account(core, u.username, u.display_name, u.role, demo::PASSWORD)
+            .await
+            .with_context(|| format!("creating the demo user {}", u.username))?;
     }
-    users::reset_password(core, "demo", demo::ADMIN, Some(demo::PASSWORD.into())).await?;
+    reset::reset_password(
+        core,
+        Requester::Server,
+        demo::ADMIN,
+        Some(demo::PASSWORD.into()),
+    )
+    .await?;
     let services = demo::services(node.kind);
     if !services.is_empty() {
         lotse_node::services::publish(core, services).await?;

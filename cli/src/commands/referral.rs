@@ -36,7 +36,7 @@ pub fn referral(cmd: ReferralCommand) -> Result<()> {
             id,
             reason,
         } => {
-            let referral = erase_input(&id, &reason).map_err(anyhow::Error::msg)?;
+            let referral = erase_input(&id, &reason)?;
             let erased_now = match choose(&data_dir)? {
                 Target::Online(api) => {
                     let answer: EraseResponse = serde_json::from_value(api.post(

@@ -1,16 +1,23 @@
-//! `lotse user add|list|disable|enable|reset-password`: the node's local accounts.
+//! `lotse user add|list|disable|enable|role|reset-password`: the node's local accounts.
 //!
 //! Through the running node's admin API, or on the data directory when the node is
 //! stopped. A password is read from standard input when it is not a terminal (so scripts
 //! can pipe one in and it never shows in the process list); otherwise one is generated
 //! and printed once. Changes are recorded in the audit log with the actor `cli`.
+//!
+//! Four eyes on case access hold here too: an account with case access (case manager,
+//! team lead), enabling one, or a role with more access waits for a team lead's
+//! confirmation in the web UI, and such an account's password is set by its user with a
+//! one-time code from the team lead. The one exception: while the node has no enabled
+//! team lead, this command may create (or enable) the first one directly; that is
+//! audited and shown on the node's status page and to the team leads.
 
 use std::io::{IsTerminal, Read};
 
 use anyhow::{Context, Result, bail};
-use lotse_node::audit;
 use lotse_node::auth::Role;
-use lotse_node::auth::users::{self, NewUser, UserView};
+use lotse_node::auth::reset;
+use lotse_node::auth::users::{self, NewUser, Requester, UserView};
 use lotse_node::http::users::ResetPasswordResponse;
 use serde_json::json;
 
@@ -58,8 +65,22 @@ pub enum UserCommand {
         #[arg(long)]
         username: String,
     },
-    /// Set a new password (from standard input, or generated and printed); ends the
-    /// user's sessions.
+    /// Change a user's role. A role with more case access waits for a team lead's
+    /// confirmation; any other change takes effect at once and ends the user's sessions
+    /// and API tokens.
+    Role {
+        #[command(flatten)]
+        data_dir: DataDirArg,
+        /// The user.
+        #[arg(long)]
+        username: String,
+        /// The new role: case_manager, team_lead, admin or coordinator.
+        #[arg(long)]
+        role: Role,
+    },
+    /// Reset a password; ends the user's sessions and API tokens. For an account without
+    /// case access the new password comes from standard input, or is generated and
+    /// printed; for one with case access a team lead hands the user a one-time code.
     ResetPassword {
         #[command(flatten)]
         data_dir: DataDirArg,
@@ -83,7 +104,6 @@ fn password_from_stdin() -> Result<Option<String>> {
     if line.is_empty() {
         return Ok(None);
     }
-    users::validate_password(line)?;
     Ok(Some(line.to_string()))
 }
 
@@ -104,8 +124,11 @@ pub fn user(cmd: UserCommand) -> Result<()> {
             display_name,
         } => {
             // Check before reading a password, so a typo fails at once.
-            users::validate_username(&username)?;
+            let name = users::validate_username(&username)?;
             let password = password_from_stdin()?;
+            if let Some(p) = &password {
+                users::validate_password(p, &name)?;
+            }
             let made: NewUser = match choose(&data_dir)? {
                 Target::Online(api) => serde_json::from_value(api.post(
                     "/api/v1/admin/users",
@@ -113,7 +136,7 @@ pub fn user(cmd: UserCommand) -> Result<()> {
                 )?)?,
                 Target::Offline(core) => runtime()?.block_on(users::add_user(
                     &core,
-                    audit::CLI,
+                    Requester::Server,
                     &username,
                     &display_name,
                     role,
@@ -126,6 +149,11 @@ pub fn user(cmd: UserCommand) -> Result<()> {
                 made.user.display_name,
                 made.user.role
             );
+            if made.user.pending.is_some() {
+                out!(
+                    "The account waits for a team lead's confirmation (web UI, \"Kontenänderungen\"); the team lead then hands the user a one-time code to set their password."
+                );
+            }
             print_password(&made.user.username, made.password.as_deref());
             Ok(())
         }
@@ -143,11 +171,16 @@ pub fn user(cmd: UserCommand) -> Result<()> {
             }
             for u in list {
                 out!(
-                    "{:<24} {:<13} {}{}",
+                    "{:<24} {:<13} {}{}{}",
                     u.username,
                     u.role.as_str(),
                     u.display_name,
-                    if u.disabled { "  [disabled]" } else { "" }
+                    if u.disabled { "  [disabled]" } else { "" },
+                    if u.pending.is_some() {
+                        "  [waits for a team lead]"
+                    } else {
+                        ""
+                    }
                 );
             }
             Ok(())
@@ -162,7 +195,45 @@ pub fn user(cmd: UserCommand) -> Result<()> {
         }
         UserCommand::Enable { data_dir, username } => {
             let u = change(&data_dir, &username, "enable")?;
-            out!("Enabled {}.", u.username);
+            if u.pending.is_some() {
+                out!(
+                    "Asked to enable {}: this waits for a team lead's confirmation.",
+                    u.username
+                );
+            } else {
+                out!("Enabled {}.", u.username);
+            }
+            Ok(())
+        }
+        UserCommand::Role {
+            data_dir,
+            username,
+            role,
+        } => {
+            let u: UserView = match choose(&data_dir)? {
+                Target::Online(api) => serde_json::from_value(api.post(
+                    &format!("/api/v1/admin/users/{}/role", path_part(&username)?),
+                    json!({"role": role}),
+                )?)?,
+                Target::Offline(core) => runtime()?.block_on(users::set_role(
+                    &core,
+                    Requester::Server,
+                    &username,
+                    role,
+                ))?,
+            };
+            if u.pending.is_some() {
+                out!(
+                    "Asked to make {} a {role}: this waits for a team lead's confirmation.",
+                    u.username
+                );
+            } else {
+                out!(
+                    "{} is now {}; their sessions and API tokens have ended.",
+                    u.username,
+                    u.role
+                );
+            }
             Ok(())
         }
         UserCommand::ResetPassword { data_dir, username } => {
@@ -176,19 +247,29 @@ pub fn user(cmd: UserCommand) -> Result<()> {
                     json!({"password": password}),
                 )?)?,
                 Target::Offline(core) => {
-                    let (user, password) = runtime()?.block_on(users::reset_password(
+                    let done = runtime()?.block_on(reset::reset_password(
                         &core,
-                        audit::CLI,
+                        Requester::Server,
                         &username,
                         password,
                     ))?;
-                    ResetPasswordResponse { user, password }
+                    ResetPasswordResponse {
+                        user: done.user,
+                        password: done.password,
+                    }
                 }
             };
-            out!(
-                "Set a new password for {}; their sessions have ended.",
-                done.user.username
-            );
+            if done.user.password_reset_open {
+                out!(
+                    "Reset the password of {}; their sessions and API tokens have ended. A team lead has a one-time code shown (web UI, \"Kontenänderungen\") and hands it over; with it the user sets a new password.",
+                    done.user.username
+                );
+            } else {
+                out!(
+                    "Set a new password for {}; their sessions and API tokens have ended.",
+                    done.user.username
+                );
+            }
             print_password(&done.user.username, done.password.as_deref());
             Ok(())
         }
@@ -217,9 +298,9 @@ fn change(data_dir: &DataDirArg, username: &str, what: &str) -> Result<UserView>
         Target::Offline(core) => {
             let rt = runtime()?;
             Ok(if what == "disable" {
-                rt.block_on(users::disable_user(&core, audit::CLI, username))?
+                rt.block_on(users::disable_user(&core, Requester::Server, username))?
             } else {
-                rt.block_on(users::enable_user(&core, audit::CLI, username))?
+                rt.block_on(users::enable_user(&core, Requester::Server, username))?
             })
         }
     }

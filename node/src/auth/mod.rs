@@ -1,193 +1,53 @@
-//! Local users and how they prove who they are: accounts with roles and argon2id password
-//! hashes ([`users`]), browser sessions and API tokens ([`sessions`]), login rate limiting
-//! ([`ratelimit`]), and the request extractors handlers use ([`extract`]).
+//! Local users and how they prove who they are: accounts with roles ([`users`]), the
+//! password policy and hashing ([`password`]), four eyes on case access ([`four_eyes`]),
+//! password resets with one-time codes ([`reset`]), browser sessions and API tokens
+//! ([`sessions`]), rate limiting ([`ratelimit`]), and who is calling ([`caller`]).
 //!
 //! The invariants this module protects:
 //! - No secret is stored in a form that lets a reader of the data directory sign in:
-//!   passwords as argon2id hashes, session ids and API tokens only as SHA-256 hashes.
+//!   passwords as argon2id hashes, session ids, API tokens and one-time codes only as
+//!   SHA-256 hashes.
 //! - A wrong password and an unknown username look the same to the caller (same message,
-//!   and an argon2 verification runs in both cases).
+//!   and an argon2 verification runs in both cases); what was typed as a username is
+//!   never logged or audited.
 //! - A disabled user's sessions and tokens stop working at once (every request re-reads
-//!   the user record, and disabling deletes them).
-//! - Cookie-authenticated requests that change something carry the session's CSRF token.
+//!   the user record, and disabling deletes them); so do they on a password change or
+//!   reset and a role change. Sessions and API tokens expire.
+//! - An admin alone never gives an account case access, and never learns the password of
+//!   an account that has it ([`users`], [`four_eyes`], [`reset`]).
 //! - Every sign-in, sign-out and account change is written to the [audit log](crate::audit),
 //!   without secrets.
+//!
+//! Modules depend downwards only: `four_eyes` → `reset` → `users` → `sessions`, `account`,
+//! `password`; `caller` → `account`; `error` → `password`; `account`, `role`, `password`,
+//! `secret` and `ratelimit` depend on no other module here (bar `role`), no submodule
+//! imports from this one, and nothing here depends on `crate::http` (which maps these
+//! errors to HTTP answers and holds the request extractors).
 
-pub mod extract;
+pub mod account;
+pub mod caller;
+pub mod error;
+pub mod four_eyes;
+pub mod password;
 pub mod ratelimit;
+pub mod reset;
+pub mod role;
+pub mod secret;
 pub mod sessions;
 pub mod users;
 
-use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
 
-use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
-pub use extract::{AuthVia, Caller, ClientIp, SessionCaller};
+pub use caller::{AuthVia, Caller, CsrfMismatch, RoleRequired, SessionCaller};
+pub use error::AuthError;
 pub use ratelimit::LoginLimiter;
+pub use role::{Role, UnknownRole};
 pub use sessions::{NewApiToken, NewSession, TokenView};
-pub use users::UserView;
+pub use users::{Requester, UserView};
 
 use crate::audit;
 use crate::core::Core;
-use crate::http::ApiError;
 use crate::store::StoreError;
-
-/// What a user may do. Checked per request with [`Caller::require_role`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[derive(utoipa::ToSchema)]
-pub enum Role {
-    /// Fallmanager/in: works the referrals they created or were assigned.
-    CaseManager,
-    /// Teamleitung: sees the team's referrals and assigns incoming ones.
-    TeamLead,
-    /// Manages the node and its users; cannot read case content.
-    Admin,
-    /// Koordination on the KI's directory node: members, invitations, statistics.
-    Coordinator,
-}
-
-impl Role {
-    /// Every role.
-    pub const ALL: [Role; 4] = [
-        Role::CaseManager,
-        Role::TeamLead,
-        Role::Admin,
-        Role::Coordinator,
-    ];
-
-    /// The machine name (as in JSON and on the command line).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::CaseManager => "case_manager",
-            Role::TeamLead => "team_lead",
-            Role::Admin => "admin",
-            Role::Coordinator => "coordinator",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A role name that does not exist.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("unknown role {0:?}; choose one of case_manager, team_lead, admin, coordinator")]
-pub struct UnknownRole(String);
-
-impl FromStr for Role {
-    type Err = UnknownRole;
-    fn from_str(s: &str) -> Result<Self, UnknownRole> {
-        let wanted = s.trim().to_ascii_lowercase().replace('-', "_");
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == wanted)
-            .ok_or_else(|| UnknownRole(s.to_string()))
-    }
-}
-
-/// Something about users, sign-in or tokens went wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    /// The username is not acceptable.
-    #[error(
-        "the username {0:?} is not valid: use 1 to 64 characters from a-z, 0-9, '.', '_' and '-'"
-    )]
-    InvalidUsername(String),
-    /// The username is reserved for audit entries.
-    #[error("the username {0:?} is reserved; choose another")]
-    ReservedUsername(String),
-    /// The display name is not acceptable.
-    #[error("the display name must be 1 to 200 characters without control characters")]
-    InvalidDisplayName,
-    /// The password is too weak or too long.
-    #[error(
-        "the password must be at least {min} and at most {max} characters long",
-        min = users::MIN_PASSWORD_CHARS,
-        max = users::MAX_PASSWORD_CHARS
-    )]
-    WeakPassword,
-    /// The user exists already.
-    #[error("a user named {0:?} exists already")]
-    UserExists(String),
-    /// No such user.
-    #[error("there is no user named {0:?}; see the user list")]
-    UnknownUser(String),
-    /// Wrong username or password (deliberately not saying which).
-    #[error("wrong username or password")]
-    BadCredentials,
-    /// The current password given to change it is wrong.
-    #[error("the current password is wrong")]
-    WrongCurrentPassword,
-    /// The account is disabled (only said after a correct password).
-    #[error("this account is disabled; ask your node's admin to enable it")]
-    Disabled,
-    /// Too many failed sign-ins.
-    #[error(
-        "too many failed sign-ins; try again in {} minute(s)",
-        retry_after_secs.div_ceil(60)
-    )]
-    RateLimited {
-        /// Seconds until a new attempt is allowed.
-        retry_after_secs: u64,
-    },
-    /// The last enabled admin cannot be disabled.
-    #[error("{0:?} is the last enabled admin; add or enable another admin first")]
-    LastAdmin(String),
-    /// The token name is not acceptable.
-    #[error("the token name must be 1 to 100 characters without control characters")]
-    InvalidTokenName,
-    /// Too many API tokens.
-    #[error("{0:?} has the maximum of {max} API tokens; revoke one first", max = sessions::MAX_TOKENS_PER_USER)]
-    TooManyTokens(String),
-    /// No such token (or not the caller's).
-    #[error("there is no API token with id {0:?}; see the token list")]
-    UnknownToken(String),
-    /// Hashing failed (should not happen).
-    #[error("password hashing failed: {0}")]
-    Hash(String),
-    /// Storage.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        use AuthError as E;
-        let status = match &e {
-            E::InvalidUsername(_)
-            | E::ReservedUsername(_)
-            | E::InvalidDisplayName
-            | E::WeakPassword
-            | E::InvalidTokenName => StatusCode::BAD_REQUEST,
-            E::UserExists(_) | E::LastAdmin(_) | E::TooManyTokens(_) => StatusCode::CONFLICT,
-            E::UnknownUser(_) | E::UnknownToken(_) => StatusCode::NOT_FOUND,
-            E::BadCredentials => StatusCode::UNAUTHORIZED,
-            E::WrongCurrentPassword | E::Disabled => StatusCode::FORBIDDEN,
-            E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            E::Hash(_) | E::Store(_) => return ApiError::internal(e),
-        };
-        ApiError::new(status, e)
-    }
-}
-
-/// A fresh random secret: 32 bytes from the OS, as 64 hex digits.
-pub(crate) fn random_secret() -> String {
-    data_encoding::HEXLOWER.encode(&rand::random::<[u8; 32]>())
-}
-
-/// The stored form of a secret (session id, API token): its SHA-256, hex. These secrets
-/// carry 256 random bits, so a fast hash is enough; only passwords need argon2.
-pub(crate) fn secret_hash(secret: &str) -> String {
-    data_encoding::HEXLOWER.encode(&Sha256::digest(secret.as_bytes()))
-}
 
 /// A successful sign-in.
 #[derive(Debug, Clone)]
@@ -213,7 +73,9 @@ pub async fn login(
     let name = users::normalize_username(username);
     let from = client.map(|ip| format!(" from {ip}")).unwrap_or_default();
     if let Err(wait) = limiter.check(&name, client, now) {
-        tracing::warn!(username = %name, client = ?client, "sign-in refused: rate limited");
+        // What was typed as a username may be a password typed into the wrong field: the
+        // log gets only a salted hash, enough to see repeats of one name in one run.
+        tracing::warn!(username_hash = %secret::log_hash(&name), client = ?client, "sign-in refused: rate limited");
         return Err(AuthError::RateLimited {
             retry_after_secs: wait.div_ceil(1000),
         });
@@ -244,16 +106,14 @@ pub async fn login(
             audit::record(core, actor, "login.failed", None, &detail).await?;
             Err(AuthError::BadCredentials)
         }
-        Err(AuthError::Disabled) => {
-            audit::record(
-                core,
-                &name,
-                "login.refused",
-                None,
-                &format!("account disabled{from}"),
-            )
-            .await?;
-            Err(AuthError::Disabled)
+        Err(e @ (AuthError::Disabled | AuthError::AwaitingConfirmation)) => {
+            let why = if matches!(e, AuthError::Disabled) {
+                "account disabled"
+            } else {
+                "account waits for a team lead's confirmation"
+            };
+            audit::record(core, &name, "login.refused", None, &format!("{why}{from}")).await?;
+            Err(e)
         }
         Err(e) => Err(e),
     }
@@ -265,6 +125,46 @@ pub async fn logout(core: &Core, username: &str, session_id: &str) -> Result<(),
     sessions::delete_session(core, session_id).await?;
     audit::record(core, username, "logout", None, "signed out").await?;
     Ok(())
+}
+
+/// The user if they exist and may act now (enabled, not waiting for confirmation).
+fn active_user(core: &Core, username: &str) -> Result<Option<UserView>, StoreError> {
+    Ok(users::get_user(core, username)?.filter(UserView::is_active))
+}
+
+/// The session for the session token `token` and its user, if both are valid now.
+pub fn authenticate_session(
+    core: &Core,
+    token: &str,
+) -> Result<Option<(sessions::Session, UserView)>, StoreError> {
+    let Some(session) = sessions::lookup_session(core, token)? else {
+        return Ok(None);
+    };
+    Ok(active_user(core, &session.record.username)?.map(|u| (session, u)))
+}
+
+/// The API token `token` and its user, if both are valid now.
+pub fn authenticate_api_token(
+    core: &Core,
+    token: &str,
+) -> Result<Option<(TokenView, UserView)>, StoreError> {
+    let Some(view) = sessions::lookup_api_token(core, token)? else {
+        return Ok(None);
+    };
+    Ok(active_user(core, &view.username)?.map(|u| (view, u)))
+}
+
+/// Makes an API token for `username`, who must exist and be active, living
+/// `lifetime_ms` (at most, and by default, the configured lifetime).
+pub async fn create_api_token(
+    core: &Core,
+    username: &str,
+    name: &str,
+    lifetime_ms: Option<u64>,
+) -> Result<NewApiToken, AuthError> {
+    let user =
+        active_user(core, username)?.ok_or_else(|| AuthError::UnknownUser(username.to_string()))?;
+    sessions::create_api_token(core, &user.username, name, lifetime_ms).await
 }
 
 #[cfg(test)]
@@ -302,24 +202,15 @@ mod tests {
         );
     }
 
-    #[test]
-    fn secrets_are_random_and_hashed() {
-        let a = random_secret();
-        assert_eq!(a.len(), 64);
-        assert_ne!(a, random_secret());
-        assert_ne!(secret_hash(&a), a);
-        assert_eq!(secret_hash(&a), secret_hash(&a));
-    }
-
     #[tokio::test]
     async fn login_limits_and_audits() {
         let (_t, core) = testutil::core().await;
         users::add_user(
             &core,
-            "audit",
+            Requester::Server,
             "bea",
             "Bea",
-            Role::CaseManager,
+            Role::Coordinator,
             Some("richtig-lang-1".into()),
         )
         .await

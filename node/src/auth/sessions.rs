@@ -4,28 +4,29 @@
 //! SHA-256 (`s/<hash>` for sessions, `t/<hash>` for API tokens), so a copy of the data
 //! directory does not let anyone sign in.
 //!
-//! A session ends after [`SESSION_IDLE_MS`] (4 hours) without a request, or
-//! [`SESSION_ABSOLUTE_MS`] (12 hours, a long working day) after sign-in, whichever comes
-//! first; at sign-out; when the password is reset; and when the user is disabled. Each
-//! session has its own CSRF token, which cookie-authenticated changes must send back.
+//! A session ends after `auth.session_idle_secs` (default 4 hours) without a request, or
+//! `auth.session_absolute_secs` (default 12 hours, a long working day) after sign-in,
+//! whichever comes first; at sign-out; and when the password is changed or reset, the
+//! role changes, or the user is disabled. Each session has its own CSRF token, which
+//! cookie-authenticated changes must send back.
 //!
-//! API tokens (for scripts and integrations) start with [`API_TOKEN_PREFIX`], do not
-//! expire, and are revoked explicitly or when their user is disabled. Every lookup re-reads
-//! the user record, so a disabled user's credentials stop working at once.
+//! API tokens (for scripts and integrations) start with [`API_TOKEN_PREFIX`] and expire
+//! `auth.api_token_lifetime_secs` (default 90 days) after they were made, or sooner if
+//! asked; they are revoked explicitly, and on the same events as sessions.
+//!
+//! This module keeps the records only. Whether their user may still act (enabled, role)
+//! is checked by the caller on every request ([`super::authenticate_session`]), so it
+//! needs nothing from the accounts module, which uses it.
 
 use lotse_protocol::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::users::{self, UserView};
-use super::{AuthError, random_secret, secret_hash};
+use super::error::AuthError;
+use super::secret::{random_secret, secret_hash};
 use crate::audit;
+use crate::config::AuthConfig;
 use crate::core::Core;
 use crate::store::{Batch, Space, StoreError, from_json, to_json};
-
-/// A session ends after this long without a request (4 hours).
-pub const SESSION_IDLE_MS: u64 = 4 * 3600 * 1000;
-/// A session ends this long after sign-in, however active (12 hours).
-pub const SESSION_ABSOLUTE_MS: u64 = 12 * 3600 * 1000;
 /// `last_seen_at` is written at most this often, to keep reads from writing each time.
 const TOUCH_EVERY_MS: u64 = 60 * 1000;
 /// Sessions one user may have at once; signing in again ends the oldest.
@@ -53,17 +54,44 @@ pub struct SessionRecord {
     pub last_seen_at: Timestamp,
 }
 
+/// How long sessions and API tokens live, from `[auth]` in `lotse.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Without a request, a session ends after this many milliseconds.
+    pub session_idle_ms: u64,
+    /// After sign-in, a session ends after this many milliseconds.
+    pub session_absolute_ms: u64,
+    /// An API token lives at most this many milliseconds.
+    pub api_token_ms: u64,
+}
+
+impl Lifetimes {
+    /// The lifetimes configured for `core`.
+    pub fn of(core: &Core) -> Lifetimes {
+        Self::from_config(&core.config.auth)
+    }
+
+    /// The lifetimes of a configuration.
+    pub fn from_config(c: &AuthConfig) -> Lifetimes {
+        Lifetimes {
+            session_idle_ms: c.session_idle_secs.saturating_mul(1000),
+            session_absolute_ms: c.session_absolute_secs.saturating_mul(1000),
+            api_token_ms: c.api_token_lifetime_secs.saturating_mul(1000),
+        }
+    }
+}
+
 impl SessionRecord {
     /// When this session ends if no request comes.
-    pub fn expires_at(&self) -> Timestamp {
-        let idle = self.last_seen_at.plus_millis(SESSION_IDLE_MS);
-        let absolute = self.created_at.plus_millis(SESSION_ABSOLUTE_MS);
+    pub fn expires_at(&self, life: &Lifetimes) -> Timestamp {
+        let idle = self.last_seen_at.plus_millis(life.session_idle_ms);
+        let absolute = self.created_at.plus_millis(life.session_absolute_ms);
         idle.min(absolute)
     }
 
     /// True if the session still works at `now`.
-    pub fn is_valid_at(&self, now: Timestamp) -> bool {
-        now < self.expires_at()
+    pub fn is_valid_at(&self, now: Timestamp, life: &Lifetimes) -> bool {
+        now < self.expires_at(life)
     }
 }
 
@@ -87,15 +115,13 @@ impl std::fmt::Debug for NewSession {
     }
 }
 
-/// A valid session and its user, as found by [`lookup_session`].
+/// A valid session, as found by [`lookup_session`].
 #[derive(Debug, Clone)]
 pub struct Session {
     /// The stored id (hash of the token), for [`delete_session`].
     pub id: String,
     /// The record.
     pub record: SessionRecord,
-    /// The (enabled) user.
-    pub user: UserView,
 }
 
 /// An API token as stored (under the hash of the token).
@@ -106,6 +132,17 @@ struct TokenRecord {
     username: String,
     created_at: Timestamp,
     last_used_at: Option<Timestamp>,
+    /// Tokens made before tokens expired have none: they expire the configured lifetime
+    /// after they were made.
+    #[serde(default)]
+    expires_at: Option<Timestamp>,
+}
+
+impl TokenRecord {
+    fn expires_at(&self, life: &Lifetimes) -> Timestamp {
+        self.expires_at
+            .unwrap_or_else(|| self.created_at.plus_millis(life.api_token_ms))
+    }
 }
 
 /// An API token as listed: never the secret.
@@ -121,16 +158,19 @@ pub struct TokenView {
     pub created_at: Timestamp,
     /// Last use (to the minute).
     pub last_used_at: Option<Timestamp>,
+    /// When it stops working.
+    pub expires_at: Timestamp,
 }
 
-impl From<&TokenRecord> for TokenView {
-    fn from(r: &TokenRecord) -> Self {
+impl TokenView {
+    fn of(r: &TokenRecord, life: &Lifetimes) -> Self {
         TokenView {
             id: r.id.clone(),
             name: r.name.clone(),
             username: r.username.clone(),
             created_at: r.created_at,
             last_used_at: r.last_used_at,
+            expires_at: r.expires_at(life),
         }
     }
 }
@@ -178,11 +218,6 @@ fn tokens(core: &Core) -> Result<Vec<(Vec<u8>, TokenRecord)>, StoreError> {
         .collect()
 }
 
-/// The user if they exist and are enabled.
-fn active_user(core: &Core, username: &str) -> Result<Option<UserView>, StoreError> {
-    Ok(users::get_user(core, username)?.filter(|u| !u.disabled))
-}
-
 /// Deletions of every session of `username` (except `keep`, a stored id), for a batch.
 pub(crate) fn delete_all_for(
     core: &Core,
@@ -214,6 +249,7 @@ pub(crate) fn delete_tokens_for(core: &Core, username: &str) -> Result<Batch, St
 /// everyone, and this user's oldest if they have too many.
 pub async fn create_session(core: &Core, username: &str) -> Result<NewSession, AuthError> {
     let now = core.clock.now();
+    let life = Lifetimes::of(core);
     let token = random_secret();
     let record = SessionRecord {
         username: username.to_string(),
@@ -224,7 +260,7 @@ pub async fn create_session(core: &Core, username: &str) -> Result<NewSession, A
     let mut batch = Batch::new();
     let mut own = Vec::new();
     for (k, s) in sessions(core)? {
-        if !s.is_valid_at(now) {
+        if !s.is_valid_at(now, &life) {
             batch.delete(Space::Sessions, k);
         } else if s.username == username {
             own.push((s.created_at, k));
@@ -243,15 +279,15 @@ pub async fn create_session(core: &Core, username: &str) -> Result<NewSession, A
     core.store.commit(batch)?;
     core.store.flush().await?;
     Ok(NewSession {
-        expires_at: record.expires_at(),
+        expires_at: record.expires_at(&life),
         token,
         csrf_token: record.csrf_token,
     })
 }
 
-/// The session for `token`, if it is valid and its user enabled. An expired session is
-/// deleted; an active one has its `last_seen_at` moved (at most once a minute, unflushed:
-/// losing that write only shortens the session).
+/// The session for `token`, if it is valid (its user is not checked here). An expired
+/// session is deleted; an active one has its `last_seen_at` moved (at most once a minute,
+/// unflushed: losing that write only shortens the session).
 pub fn lookup_session(core: &Core, token: &str) -> Result<Option<Session>, StoreError> {
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
@@ -263,15 +299,12 @@ pub fn lookup_session(core: &Core, token: &str) -> Result<Option<Session>, Store
     };
     let mut record: SessionRecord = from_json(Space::Sessions, &raw)?;
     let now = core.clock.now();
-    if !record.is_valid_at(now) {
+    if !record.is_valid_at(now, &Lifetimes::of(core)) {
         let mut batch = Batch::new();
         batch.delete(Space::Sessions, key);
         core.store.commit(batch)?;
         return Ok(None);
     }
-    let Some(user) = active_user(core, &record.username)? else {
-        return Ok(None);
-    };
     if now.millis() >= record.last_seen_at.millis() + TOUCH_EVERY_MS {
         record.last_seen_at = now;
         let mut batch = Batch::new();
@@ -287,7 +320,7 @@ pub fn lookup_session(core: &Core, token: &str) -> Result<Option<Session>, Store
             Err(e) => return Err(e),
         }
     }
-    Ok(Some(Session { id, record, user }))
+    Ok(Some(Session { id, record }))
 }
 
 /// Ends a session (sign-out) by its stored id.
@@ -306,29 +339,41 @@ fn validate_token_name(name: &str) -> Result<String, AuthError> {
     Ok(name.to_string())
 }
 
-/// Makes an API token for `username` (who must exist and be enabled).
+/// Makes an API token for `username` (authenticated and enabled: the caller checks),
+/// living `lifetime_ms` (at most, and by default, the configured lifetime).
 pub async fn create_api_token(
     core: &Core,
     username: &str,
     name: &str,
+    lifetime_ms: Option<u64>,
 ) -> Result<NewApiToken, AuthError> {
     let name = validate_token_name(name)?;
-    let user =
-        active_user(core, username)?.ok_or_else(|| AuthError::UnknownUser(username.to_string()))?;
+    let life = Lifetimes::of(core);
+    let lifetime = lifetime_ms.unwrap_or(life.api_token_ms);
+    if lifetime == 0 || lifetime > life.api_token_ms {
+        return Err(AuthError::TokenLifetime {
+            max_days: (life.api_token_ms / (24 * 3600 * 1000)).max(1),
+        });
+    }
     let count = tokens(core)?
         .iter()
-        .filter(|(_, t)| t.username == user.username)
+        .filter(|(_, t)| t.username == username)
         .count();
     if count >= MAX_TOKENS_PER_USER {
-        return Err(AuthError::TooManyTokens(user.username));
+        return Err(AuthError::TooManyTokens {
+            username: username.to_string(),
+            max: MAX_TOKENS_PER_USER,
+        });
     }
     let token = format!("{API_TOKEN_PREFIX}{}", random_secret());
+    let now = core.clock.now();
     let record = TokenRecord {
         id: data_encoding::HEXLOWER.encode(&rand::random::<[u8; 8]>()),
         name,
-        username: user.username.clone(),
-        created_at: core.clock.now(),
+        username: username.to_string(),
+        created_at: now,
         last_used_at: None,
+        expires_at: Some(now.plus_millis(lifetime)),
     };
     let mut batch = Batch::new();
     batch.put(
@@ -337,19 +382,20 @@ pub async fn create_api_token(
         to_json(&record),
     );
     let detail = format!("token {} ({:?})", record.id, record.name);
-    audit::commit_with(core, batch, &user.username, "token.create", None, &detail).await?;
+    audit::commit_with(core, batch, username, "token.create", None, &detail).await?;
     Ok(NewApiToken {
-        view: TokenView::from(&record),
+        view: TokenView::of(&record, &life),
         token,
     })
 }
 
 /// API tokens of `username`, or of everyone with `None`.
 pub fn list_api_tokens(core: &Core, username: Option<&str>) -> Result<Vec<TokenView>, StoreError> {
+    let life = Lifetimes::of(core);
     let mut out: Vec<TokenView> = tokens(core)?
         .iter()
         .filter(|(_, t)| username.is_none_or(|u| t.username == u))
-        .map(|(_, t)| TokenView::from(t))
+        .map(|(_, t)| TokenView::of(t, &life))
         .collect();
     out.sort_by(|a, b| (&a.username, a.created_at).cmp(&(&b.username, b.created_at)));
     Ok(out)
@@ -374,14 +420,12 @@ pub async fn revoke_api_token(
         record.id, record.name, record.username
     );
     audit::commit_with(core, batch, actor, "token.revoke", None, &detail).await?;
-    Ok(TokenView::from(&record))
+    Ok(TokenView::of(&record, &Lifetimes::of(core)))
 }
 
-/// The user behind an API token, if the token exists and its user is enabled.
-pub fn lookup_api_token(
-    core: &Core,
-    token: &str,
-) -> Result<Option<(TokenView, UserView)>, StoreError> {
+/// The API token `token`, if it exists and has not expired (an expired one is deleted).
+/// Its user is not checked here.
+pub fn lookup_api_token(core: &Core, token: &str) -> Result<Option<TokenView>, StoreError> {
     if !token.starts_with(API_TOKEN_PREFIX) || token.len() > 128 {
         return Ok(None);
     }
@@ -390,10 +434,14 @@ pub fn lookup_api_token(
         return Ok(None);
     };
     let mut record: TokenRecord = from_json(Space::Sessions, &raw)?;
-    let Some(user) = active_user(core, &record.username)? else {
-        return Ok(None);
-    };
+    let life = Lifetimes::of(core);
     let now = core.clock.now();
+    if now >= record.expires_at(&life) {
+        let mut batch = Batch::new();
+        batch.delete(Space::Sessions, key);
+        core.store.commit(batch)?;
+        return Ok(None);
+    }
     let stale = record
         .last_used_at
         .is_none_or(|t| now.millis() >= t.millis() + TOUCH_EVERY_MS);
@@ -411,147 +459,9 @@ pub fn lookup_api_token(
             Err(e) => return Err(e),
         }
     }
-    Ok(Some((TokenView::from(&record), user)))
+    Ok(Some(TokenView::of(&record, &life)))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::auth::{Role, testutil};
-
-    #[test]
-    fn expiry_is_idle_or_absolute() {
-        let s = SessionRecord {
-            username: "a".into(),
-            csrf_token: "c".into(),
-            created_at: Timestamp(0),
-            last_seen_at: Timestamp(0),
-        };
-        assert!(s.is_valid_at(Timestamp(SESSION_IDLE_MS - 1)));
-        assert!(!s.is_valid_at(Timestamp(SESSION_IDLE_MS)));
-        let active = SessionRecord {
-            last_seen_at: Timestamp(SESSION_ABSOLUTE_MS - 1000),
-            ..s
-        };
-        assert!(active.is_valid_at(Timestamp(SESSION_ABSOLUTE_MS - 1)));
-        assert!(!active.is_valid_at(Timestamp(SESSION_ABSOLUTE_MS)));
-    }
-
-    async fn user(core: &Core, name: &str) {
-        users::add_user(core, "admin", name, "", Role::CaseManager, None)
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn sessions_are_stored_hashed_and_expire() {
-        let (_t, core) = testutil::core().await;
-        user(&core, "fritz").await;
-        let s = create_session(&core, "fritz").await.unwrap();
-        let found = lookup_session(&core, &s.token).unwrap().unwrap();
-        assert_eq!(found.user.username, "fritz");
-        assert_eq!(found.record.csrf_token, s.csrf_token);
-        // Only the hash is stored.
-        for (k, v) in core.store.scan(Space::Sessions, b"", 100).unwrap() {
-            let all = [k, v].concat();
-            let text = String::from_utf8_lossy(&all);
-            assert!(!text.contains(&s.token));
-        }
-        assert!(lookup_session(&core, "nonsense").unwrap().is_none());
-
-        // Active requests keep it alive past the idle limit...
-        core.clock.set_offset_ms((SESSION_IDLE_MS - 60_000) as i64);
-        assert!(lookup_session(&core, &s.token).unwrap().is_some());
-        core.clock.set_offset_ms((SESSION_IDLE_MS + 60_000) as i64);
-        assert!(lookup_session(&core, &s.token).unwrap().is_some());
-        // ...but not past the absolute one.
-        core.clock.set_offset_ms(SESSION_ABSOLUTE_MS as i64);
-        assert!(lookup_session(&core, &s.token).unwrap().is_none());
-        assert!(
-            sessions(&core).unwrap().is_empty(),
-            "expired session deleted"
-        );
-    }
-
-    #[tokio::test]
-    async fn idle_sessions_end() {
-        let (_t, core) = testutil::core().await;
-        user(&core, "gerd").await;
-        let s = create_session(&core, "gerd").await.unwrap();
-        core.clock.set_offset_ms(SESSION_IDLE_MS as i64 + 1);
-        assert!(lookup_session(&core, &s.token).unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn logout_disable_and_reset_end_sessions() {
-        let (_t, core) = testutil::core().await;
-        user(&core, "hanna").await;
-        let a = create_session(&core, "hanna").await.unwrap();
-        let b = create_session(&core, "hanna").await.unwrap();
-        let id = lookup_session(&core, &a.token).unwrap().unwrap().id;
-        delete_session(&core, &id).await.unwrap();
-        assert!(lookup_session(&core, &a.token).unwrap().is_none());
-        assert!(lookup_session(&core, &b.token).unwrap().is_some());
-        users::reset_password(&core, "admin", "hanna", None)
-            .await
-            .unwrap();
-        assert!(lookup_session(&core, &b.token).unwrap().is_none());
-        let c = create_session(&core, "hanna").await.unwrap();
-        let t = create_api_token(&core, "hanna", "script").await.unwrap();
-        users::disable_user(&core, "admin", "hanna").await.unwrap();
-        assert!(lookup_session(&core, &c.token).unwrap().is_none());
-        assert!(lookup_api_token(&core, &t.token).unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn sessions_per_user_are_bounded() {
-        let (_t, core) = testutil::core().await;
-        user(&core, "ida").await;
-        let first = create_session(&core, "ida").await.unwrap();
-        // Sessions are ordered by creation time in milliseconds: make "first" the oldest
-        // without a tie, which a loaded machine could otherwise produce.
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        for _ in 0..MAX_SESSIONS_PER_USER {
-            create_session(&core, "ida").await.unwrap();
-        }
-        assert_eq!(sessions(&core).unwrap().len(), MAX_SESSIONS_PER_USER);
-        assert!(lookup_session(&core, &first.token).unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn api_tokens_create_list_revoke() {
-        let (_t, core) = testutil::core().await;
-        user(&core, "jan").await;
-        user(&core, "kai").await;
-        let t = create_api_token(&core, "jan", "Fachverfahren")
-            .await
-            .unwrap();
-        assert!(t.token.starts_with(API_TOKEN_PREFIX));
-        let (view, u) = lookup_api_token(&core, &t.token).unwrap().unwrap();
-        assert_eq!(
-            (view.id.as_str(), u.username.as_str()),
-            (t.view.id.as_str(), "jan")
-        );
-        assert!(view.last_used_at.is_some());
-        assert_eq!(list_api_tokens(&core, Some("jan")).unwrap().len(), 1);
-        assert!(list_api_tokens(&core, Some("kai")).unwrap().is_empty());
-        assert!(matches!(
-            create_api_token(&core, "jan", " ").await,
-            Err(AuthError::InvalidTokenName)
-        ));
-        // Someone else cannot revoke it.
-        assert!(matches!(
-            revoke_api_token(&core, "kai", &t.view.id, Some("kai")).await,
-            Err(AuthError::UnknownToken(_))
-        ));
-        revoke_api_token(&core, "jan", &t.view.id, Some("jan"))
-            .await
-            .unwrap();
-        assert!(lookup_api_token(&core, &t.token).unwrap().is_none());
-        assert!(
-            lookup_api_token(&core, "lotse_api_nonsense")
-                .unwrap()
-                .is_none()
-        );
-    }
-}
+#[path = "sessions_tests.rs"]
+mod tests;

@@ -22,7 +22,7 @@ use super::mapping::{self, Depth, Entry};
 use super::model::{ApiInfo, Organization, Service, TaxonomyTerm};
 use super::paging::{Page, Params, QueryError, matches_search};
 use super::taxonomy::Taxonomy;
-use crate::auth::extract::Caller;
+use crate::auth::Caller;
 use crate::core::Core;
 use crate::http::ApiError;
 

@@ -19,6 +19,7 @@ use lotse_protocol::directory::{AgencyKind, Service};
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
+use crate::auth::secret::constant_time_eq;
 use crate::backup;
 use crate::core::Core;
 use crate::directory::authority::{self, AuthorityError};
@@ -145,11 +146,6 @@ async fn require_token(
     Ok(next.run(req).await)
 }
 
-/// Compares secrets without leaking where they differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 async fn get_directory(State(core): State<Arc<Core>>) -> Json<DirectoryView> {
     Json(directory_view(&core))
 }
@@ -266,16 +262,31 @@ async fn post_erase(
     }))
 }
 
+/// An erasure request that cannot be carried out as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EraseInputError {
+    /// The id is not a referral id.
+    #[error("{id:?} is not a referral id ({reason}); copy it from the referral's page address")]
+    BadId {
+        /// What was given.
+        id: String,
+        /// Why it is not one.
+        reason: String,
+    },
+    /// The reason is empty or too long.
+    #[error("give a reason of 1 to {MAX_REASON} characters (it goes into the audit log)")]
+    BadReason,
+}
+
 /// Checks an erasure request's referral id and reason.
-pub fn erase_input(id: &str, reason: &str) -> Result<lotse_protocol::ReferralId, String> {
-    let id = id.trim().parse().map_err(|e| {
-        format!("{id:?} is not a referral id ({e}); copy it from the referral's page address")
+pub fn erase_input(id: &str, reason: &str) -> Result<lotse_protocol::ReferralId, EraseInputError> {
+    let id = id.trim().parse().map_err(|e| EraseInputError::BadId {
+        id: id.to_string(),
+        reason: format!("{e}"),
     })?;
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > MAX_REASON {
-        return Err(format!(
-            "give a reason of 1 to {MAX_REASON} characters (it goes into the audit log)"
-        ));
+        return Err(EraseInputError::BadReason);
     }
     Ok(id)
 }

@@ -1,9 +1,12 @@
 //! The node's HTTP listener: `/healthz`, and the local admin API the CLI uses while the
 //! node runs. Later layers (the JSON API for case work, the web UI) are merged into the
-//! same router by the caller.
+//! same router by [`app`], which also puts [`security_headers`] on every answer: the
+//! JSON API's, the web UI's and the admin API's alike, so no route can forget them.
 
 pub mod admin;
 pub mod audit;
+pub mod cross_site;
+pub mod extract;
 pub mod json;
 pub mod referrals;
 pub mod session;
@@ -14,12 +17,16 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 
+use crate::auth::{AuthError, CsrfMismatch, RoleRequired};
 use crate::core::Core;
+
+pub use extract::ClientIp;
 
 /// An API error: a status and a message that says what to do.
 #[derive(Debug)]
@@ -71,6 +78,61 @@ impl IntoResponse for ApiError {
         )
             .into_response()
     }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        use AuthError as E;
+        let status = match &e {
+            E::InvalidUsername(_)
+            | E::ReservedUsername(_)
+            | E::InvalidDisplayName
+            | E::WeakPassword
+            | E::CommonPassword
+            | E::PasswordFromAdmin
+            | E::InvalidTokenName
+            | E::TokenLifetime { .. } => StatusCode::BAD_REQUEST,
+            E::UserExists(_)
+            | E::LastAdmin(_)
+            | E::TooManyTokens { .. }
+            | E::NothingPending(_)
+            | E::NoResetPending(_) => StatusCode::CONFLICT,
+            E::UnknownUser(_) | E::UnknownToken(_) => StatusCode::NOT_FOUND,
+            E::BadCredentials | E::BadResetCode => StatusCode::UNAUTHORIZED,
+            E::WrongCurrentPassword | E::Disabled | E::AwaitingConfirmation | E::OwnChange => {
+                StatusCode::FORBIDDEN
+            }
+            E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            E::Hash(_) | E::Store(_) => return ApiError::internal(e),
+        };
+        ApiError::new(status, e)
+    }
+}
+
+impl From<RoleRequired> for ApiError {
+    fn from(e: RoleRequired) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, e)
+    }
+}
+
+impl From<CsrfMismatch> for ApiError {
+    fn from(e: CsrfMismatch) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, e)
+    }
+}
+
+/// An answer for `e`, with `Retry-After` when it is a rate limit.
+pub fn auth_error_response(e: AuthError) -> Response {
+    let retry = match &e {
+        AuthError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+        _ => None,
+    };
+    let mut resp = ApiError::from(e).into_response();
+    if let Some(secs) = retry {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
 }
 
 impl From<crate::store::StoreError> for ApiError {
@@ -165,6 +227,42 @@ async fn metrics(State(core): State<Arc<Core>>) -> Result<Response, ApiError> {
         .into_response())
 }
 
+/// Headers every answer of the node gets, unless its handler set its own (the UI's
+/// assets keep their long cache time):
+/// - `Cache-Control: no-store`: answers show case data and accounts; no browser or proxy
+///   may keep them (a shared office computer, a caching proxy).
+/// - `X-Content-Type-Options: nosniff`: a JSON answer with a client's text is never read
+///   as HTML or script.
+/// - `Content-Security-Policy` with `frame-ancestors 'none'` and `X-Frame-Options: DENY`:
+///   no other site frames a page (clickjacking); scripts and styles only from this origin.
+/// - `Referrer-Policy: same-origin`: a referral's address (with its id) never goes to
+///   another site.
+pub async fn security_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    let set = |h: &mut HeaderMap, k, v: &'static str| {
+        h.entry(k).or_insert(HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "same-origin");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::CACHE_CONTROL, "no-store");
+    resp
+}
+
+/// The whole HTTP application of a node: [`router`] with `extra` (the JSON API for case
+/// work, the web UI) merged in, and [`security_headers`] on every answer.
+pub fn app(core: Arc<Core>, extra: Router) -> Router {
+    router(core)
+        .merge(extra)
+        .layer(middleware::map_response(security_headers))
+}
+
 /// The base router: health and the admin API.
 pub fn router(core: Arc<Core>) -> Router {
     let (api, doc) = api_router().split_for_parts();
@@ -235,6 +333,10 @@ mod tests {
             "/api/v1/due",
             "/api/v1/audit",
             "/api/v1/users",
+            "/api/v1/users/{username}/role",
+            "/api/v1/account-changes",
+            "/api/v1/account-changes/{username}/confirm",
+            "/api/v1/password/reset",
             "/api/v1/tokens",
         ] {
             assert!(

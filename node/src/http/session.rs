@@ -5,7 +5,11 @@
 //!   disabled account (only with the right password), 429 when rate limited.
 //! - `POST /api/v1/logout` → 204; the session ends and the cookie is cleared.
 //! - `GET /api/v1/session` → who is signed in (and the CSRF token, for a reloaded page).
-//! - `POST /api/v1/password` `{current_password, new_password}` → 204; other sessions end.
+//! - `POST /api/v1/password` `{current_password, new_password}` → 204; other sessions and
+//!   all API tokens end. Rate-limited like sign-in (429), failures audited.
+//! - `POST /api/v1/password/reset` `{username, code, new_password}` (no sign-in) → 204: a
+//!   user sets a new password with the one-time code a team lead handed over. Wrong codes
+//!   are rate-limited like sign-ins (429) and audited; a cross-site browser post is refused.
 //!
 //! All of it goes through [`crate::auth`]; this file only maps HTTP to it.
 
@@ -15,15 +19,15 @@ use utoipa_axum::routes;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lotse_protocol::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::extract::{ClientIp, clear_session_cookie, session_cookie};
 use super::json::ApiJson;
-use super::{ApiError, ErrorBody};
-use crate::auth::extract::{clear_session_cookie, session_cookie};
-use crate::auth::{self, AuthError, AuthVia, Caller, ClientIp, Role, users};
+use super::{ApiError, ErrorBody, auth_error_response};
+use crate::auth::{self, AuthVia, Caller, Role, reset, users};
 use crate::core::Core;
 
 /// Body of `POST /api/v1/login`.
@@ -77,26 +81,37 @@ pub struct SessionInfo {
 pub struct PasswordChange {
     /// The password now.
     pub current_password: String,
-    /// The new one (at least 10 characters).
+    /// The new one (at least 12 characters, not a common password).
     pub new_password: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/login", tag = "session", request_body = LoginRequest, responses((status = 200, description = "Signed in; also sets the HttpOnly session cookie", body = LoginResponse), (status = 401, description = "Wrong username or password", body = ErrorBody), (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody)))]
+/// Body of `POST /api/v1/password/reset`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
+pub struct PasswordWithCode {
+    /// Username (any case).
+    pub username: String,
+    /// The one-time code from a team lead.
+    pub code: String,
+    /// The new password (at least 12 characters, not a common password).
+    pub new_password: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/login", tag = "session", request_body = LoginRequest, responses((status = 200, description = "Signed in; also sets the HttpOnly session cookie", body = LoginResponse), (status = 401, description = "Wrong username or password", body = ErrorBody), (status = 403, description = "A browser's cross-site request (login CSRF), or a disabled account", body = ErrorBody), (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody)))]
 async fn login(
     State(core): State<Arc<Core>>,
     ClientIp(client): ClientIp,
+    method: Method,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    // A browser's cross-site post is refused (login CSRF), as on the sign-in page.
+    super::cross_site::check(&method, &headers)
+        .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, e))?;
     let done = match auth::login(&core, &req.username, &req.password, client).await {
         Ok(done) => done,
-        Err(AuthError::RateLimited { retry_after_secs }) => {
-            let mut resp =
-                ApiError::from(AuthError::RateLimited { retry_after_secs }).into_response();
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            return Ok(resp);
-        }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Ok(auth_error_response(e)),
     };
     let body = LoginResponse {
         token: done.session.token.clone(),
@@ -142,21 +157,44 @@ async fn session_info(caller: Caller) -> Json<SessionInfo> {
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/password", tag = "session", request_body = PasswordChange, responses((status = 204, description = "Changed"), (status = 400, description = "Malformed request", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/password", tag = "session", request_body = PasswordChange, responses((status = 204, description = "Changed; other sessions and all API tokens ended"), (status = 400, description = "Malformed request, or a weak or common new password", body = ErrorBody), (status = 401, description = "Not signed in", body = ErrorBody), (status = 403, description = "Wrong current password (audited)", body = ErrorBody), (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody)))]
 async fn change_password(
     State(core): State<Arc<Core>>,
+    ClientIp(client): ClientIp,
     caller: Caller,
     ApiJson(req): ApiJson<PasswordChange>,
-) -> Result<StatusCode, ApiError> {
-    users::change_password(
+) -> Response {
+    match users::change_password(
         &core,
         &caller.username,
         &req.current_password,
         &req.new_password,
         caller.session_id.as_deref(),
+        client,
     )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    .await
+    {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => auth_error_response(e),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/password/reset", tag = "session", request_body = PasswordWithCode, responses((status = 204, description = "The new password is set; every session and API token of the user ended"), (status = 400, description = "Malformed request, or a weak or common new password", body = ErrorBody), (status = 401, description = "Wrong, used or expired code, or no such user (audited)", body = ErrorBody), (status = 403, description = "A browser's cross-site request", body = ErrorBody), (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody)))]
+async fn set_password_with_code(
+    State(core): State<Arc<Core>>,
+    ClientIp(client): ClientIp,
+    method: Method,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<PasswordWithCode>,
+) -> Result<Response, ApiError> {
+    super::cross_site::check(&method, &headers)
+        .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, e))?;
+    Ok(
+        match reset::redeem_code(&core, &req.username, &req.code, &req.new_password, client).await {
+            Ok(_) => StatusCode::NO_CONTENT.into_response(),
+            Err(e) => auth_error_response(e),
+        },
+    )
 }
 
 /// The sign-in routes (full paths under `/api/v1`).
@@ -166,4 +204,5 @@ pub fn routes() -> OpenApiRouter<Arc<Core>> {
         .routes(routes!(logout))
         .routes(routes!(session_info))
         .routes(routes!(change_password))
+        .routes(routes!(set_password_with_code))
 }

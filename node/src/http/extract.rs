@@ -18,14 +18,12 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use serde::{Deserialize, Serialize};
 
-use super::Role;
-use super::sessions::{self, API_TOKEN_PREFIX};
-use super::users::UserView;
+use super::ApiError;
+use crate::auth::caller::csrf_matches;
+use crate::auth::sessions::API_TOKEN_PREFIX;
+use crate::auth::{self, AuthVia, Caller, SessionCaller};
 use crate::core::Core;
-use crate::http::ApiError;
-use crate::http::admin::constant_time_eq;
 
 /// The session cookie's name on this node: `lotse_session_` and the start of the node id.
 /// Browsers keep cookies per host, not per port, so nodes sharing a host (a demo, a test
@@ -36,55 +34,6 @@ pub fn session_cookie_name(core: &Core) -> String {
 }
 /// The header carrying the CSRF token on cookie-authenticated changes.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-
-/// How the caller authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[derive(utoipa::ToSchema)]
-pub enum AuthVia {
-    /// The `lotse_session` cookie (CSRF-checked on changes).
-    Cookie,
-    /// A session token as `Authorization: Bearer`.
-    Bearer,
-    /// An API token as `Authorization: Bearer`.
-    ApiToken,
-}
-
-/// An authenticated caller of the JSON API.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// Lowercase username.
-    pub username: String,
-    /// Display name.
-    pub display_name: String,
-    /// Role.
-    pub role: Role,
-    /// How they authenticated.
-    pub via: AuthVia,
-    /// The stored session id (not the token), for sessions; `None` for API tokens.
-    pub session_id: Option<String>,
-    /// The session's CSRF token, for sessions.
-    pub csrf_token: Option<String>,
-}
-
-impl Caller {
-    /// `Ok` if the caller has one of `roles`; otherwise 403 naming them.
-    pub fn require_role(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.contains(&self.role) {
-            return Ok(());
-        }
-        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "this needs the role {}; you are signed in as {} ({})",
-                names.join(" or "),
-                self.username,
-                self.role
-            ),
-        ))
-    }
-}
 
 fn not_signed_in() -> ApiError {
     ApiError::new(
@@ -158,12 +107,12 @@ async fn authenticate(core: &Core, parts: &Parts) -> Result<Option<Caller>, ApiE
                 )
             })?;
         if token.starts_with(API_TOKEN_PREFIX) {
-            let (_, user) = sessions::lookup_api_token(core, token)?.ok_or_else(bad_token)?;
-            return Ok(Some(caller(user, AuthVia::ApiToken, None)));
+            let (_, user) = auth::authenticate_api_token(core, token)?.ok_or_else(bad_token)?;
+            return Ok(Some(Caller::new(user, AuthVia::ApiToken, None)));
         }
-        let session = sessions::lookup_session(core, token)?.ok_or_else(bad_token)?;
-        return Ok(Some(caller(
-            session.user,
+        let (session, user) = auth::authenticate_session(core, token)?.ok_or_else(bad_token)?;
+        return Ok(Some(Caller::new(
+            user,
             AuthVia::Bearer,
             Some((session.id, session.record.csrf_token)),
         )));
@@ -171,7 +120,7 @@ async fn authenticate(core: &Core, parts: &Parts) -> Result<Option<Caller>, ApiE
     let Some(token) = cookie_value(&parts.headers, &session_cookie_name(core)) else {
         return Ok(None);
     };
-    let Some(session) = sessions::lookup_session(core, token)? else {
+    let Some((session, user)) = auth::authenticate_session(core, token)? else {
         return Ok(None);
     };
     if !is_safe(&parts.method) {
@@ -184,27 +133,11 @@ async fn authenticate(core: &Core, parts: &Parts) -> Result<Option<Caller>, ApiE
             return Err(missing_csrf());
         }
     }
-    Ok(Some(caller(
-        session.user,
+    Ok(Some(Caller::new(
+        user,
         AuthVia::Cookie,
         Some((session.id, session.record.csrf_token)),
     )))
-}
-
-fn csrf_matches(expected: &str, sent: &str) -> bool {
-    !expected.is_empty() && constant_time_eq(expected.as_bytes(), sent.trim().as_bytes())
-}
-
-fn caller(user: UserView, via: AuthVia, session: Option<(String, String)>) -> Caller {
-    let (session_id, csrf_token) = session.unzip();
-    Caller {
-        username: user.username,
-        display_name: user.display_name,
-        role: user.role,
-        via,
-        session_id,
-        csrf_token,
-    }
 }
 
 impl<S> FromRequestParts<S> for Caller
@@ -235,78 +168,12 @@ where
     }
 }
 
-/// A caller of an HTML page, authenticated by the session cookie only.
-///
-/// The extractor does not check CSRF (a form sends its token in the body, which only the
-/// handler reads): a handler of a form post must call [`SessionCaller::check_csrf`] with
-/// the submitted value before changing anything, and pages embed
-/// [`SessionCaller::csrf_token`] in their forms.
-#[derive(Debug, Clone)]
-pub struct SessionCaller {
-    /// Lowercase username.
-    pub username: String,
-    /// Display name.
-    pub display_name: String,
-    /// Role.
-    pub role: Role,
-    session_id: String,
-    csrf_token: String,
-}
-
-impl SessionCaller {
-    /// The token to embed in forms (hidden field `csrf_token`).
-    pub fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-
-    /// The stored session id (not the cookie value), e.g. to sign out.
-    pub fn session_id(&self) -> &str {
-        &self.session_id
-    }
-
-    /// `Ok` if `form_value` is this session's CSRF token; 403 otherwise.
-    pub fn check_csrf(&self, form_value: &str) -> Result<(), ApiError> {
-        if csrf_matches(&self.csrf_token, form_value) {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "the form is missing its CSRF token or it belongs to another session; reload the page and try again",
-            ))
-        }
-    }
-
-    /// The same check as [`Caller::require_role`].
-    pub fn require_role(&self, roles: &[Role]) -> Result<(), ApiError> {
-        self.as_caller().require_role(roles)
-    }
-
-    /// This caller as a [`Caller`], for functions that take one.
-    pub fn as_caller(&self) -> Caller {
-        Caller {
-            username: self.username.clone(),
-            display_name: self.display_name.clone(),
-            role: self.role,
-            via: AuthVia::Cookie,
-            session_id: Some(self.session_id.clone()),
-            csrf_token: Some(self.csrf_token.clone()),
-        }
-    }
-}
-
 fn session_caller(core: &Core, parts: &Parts) -> Result<Option<SessionCaller>, ApiError> {
     let Some(token) = cookie_value(&parts.headers, &session_cookie_name(core)) else {
         return Ok(None);
     };
-    Ok(
-        sessions::lookup_session(core, token)?.map(|s| SessionCaller {
-            username: s.user.username,
-            display_name: s.user.display_name,
-            role: s.user.role,
-            session_id: s.id,
-            csrf_token: s.record.csrf_token,
-        }),
-    )
+    Ok(auth::authenticate_session(core, token)?
+        .map(|(s, user)| SessionCaller::new(user, s.id, s.record.csrf_token)))
 }
 
 impl<S> FromRequestParts<S> for SessionCaller
@@ -359,7 +226,7 @@ mod tests {
     use axum::http::Request;
 
     use super::*;
-    use crate::auth::{testutil, users};
+    use crate::auth::{Role, sessions, testutil, users};
 
     fn parts(method: &str, headers: &[(&str, &str)]) -> Parts {
         let mut req = Request::builder().method(method).uri("/x");
@@ -399,9 +266,16 @@ mod tests {
     #[tokio::test]
     async fn csrf_is_required_for_cookie_changes_only() {
         let (_t, core) = testutil::core().await;
-        users::add_user(&core, "admin", "lea", "Lea", Role::CaseManager, None)
-            .await
-            .unwrap();
+        users::add_user(
+            &core,
+            users::Requester::Server,
+            "lea",
+            "Lea",
+            Role::Coordinator,
+            None,
+        )
+        .await
+        .unwrap();
         let s = sessions::create_session(&core, "lea").await.unwrap();
         let cookie = format!("{}={}", session_cookie_name(&core), s.token);
         let bearer = format!("Bearer {}", s.token);
@@ -464,28 +338,12 @@ mod tests {
             .unwrap();
         assert_eq!(sc.csrf_token(), s.csrf_token);
         assert!(sc.check_csrf(&s.csrf_token).is_ok());
-        assert_eq!(sc.check_csrf("").unwrap_err().status, StatusCode::FORBIDDEN);
+        assert!(sc.check_csrf("").is_err());
         assert!(
             session_caller(&core, &parts("POST", &[("authorization", &bearer)]))
                 .unwrap()
                 .is_none(),
             "forms accept the cookie only"
         );
-    }
-
-    #[test]
-    fn require_role_names_the_role() {
-        let c = Caller {
-            username: "max".into(),
-            display_name: "Max".into(),
-            role: Role::CaseManager,
-            via: AuthVia::Bearer,
-            session_id: None,
-            csrf_token: None,
-        };
-        assert!(c.require_role(&[Role::CaseManager, Role::TeamLead]).is_ok());
-        let e = c.require_role(&[Role::Admin]).unwrap_err();
-        assert_eq!(e.status, StatusCode::FORBIDDEN);
-        assert!(e.message.contains("admin"), "{}", e.message);
     }
 }
