@@ -38,6 +38,13 @@ pub struct Config {
     /// Aggregate figures for the KI.
     #[serde(default)]
     pub statistics: StatisticsConfig,
+    /// What a peer may cost: timeouts, stream and connection caps, the request budget.
+    #[serde(default)]
+    pub transport: crate::transport::limits::Limits,
+    /// The KI's directory: how often members may change their profiles, how often
+    /// snapshots are pushed.
+    #[serde(default)]
+    pub directory: crate::directory::authority::DirectoryConfig,
 }
 
 /// Listen addresses and trust.
@@ -178,6 +185,8 @@ impl Config {
         if self.referrals.answer_deadline_secs == 0 {
             return Err("referrals.answer_deadline_secs must be > 0".into());
         }
+        self.transport.check().map_err(|e| e.to_string())?;
+        self.directory.check().map_err(|e| e.to_string())?;
         Ok(())
     }
 
@@ -205,6 +214,8 @@ mod tests {
             delivery: DeliveryConfig::default(),
             referrals: ReferralConfig::default(),
             statistics: StatisticsConfig::default(),
+            transport: Default::default(),
+            directory: Default::default(),
         }
     }
 

@@ -268,6 +268,8 @@ mod tests {
             delivery: DeliveryConfig::default(),
             referrals: ReferralConfig::default(),
             statistics: StatisticsConfig::default(),
+            transport: Default::default(),
+            directory: Default::default(),
         }
     }
 

@@ -106,6 +106,8 @@ pub async fn init(datadir: &DataDir, opts: &InitOptions) -> Result<InitReport, I
         delivery: DeliveryConfig::default(),
         referrals: ReferralConfig::default(),
         statistics: StatisticsConfig::default(),
+        transport: Default::default(),
+        directory: Default::default(),
     };
     Config::parse(&config.to_toml()).map_err(InitError::Invalid)?;
     datadir.create(&config, &keys)?;

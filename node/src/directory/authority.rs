@@ -54,6 +54,55 @@ pub enum AuthorityError {
     Accept(#[from] AcceptError),
 }
 
+/// The `[directory]` section: how the KI paces profile updates and snapshot pushes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryConfig {
+    /// Profile updates a member may make in a row before the rate below applies.
+    pub profile_update_burst: u32,
+    /// After the burst, a member may update its profile once per this many milliseconds;
+    /// an update beyond that is refused with the time to wait, and the member's node sends
+    /// it again by itself.
+    pub profile_update_interval_ms: u64,
+    /// The KI pushes a new snapshot to the members at most once per this many
+    /// milliseconds; changes made meanwhile go out together in the next push.
+    pub push_interval_ms: u64,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        Self {
+            profile_update_burst: 5,
+            profile_update_interval_ms: 60_000,
+            push_interval_ms: 2_000,
+        }
+    }
+}
+
+/// A `[directory]` value that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryConfigError {
+    /// A value is zero.
+    #[error("directory.{0} must be greater than 0")]
+    Zero(&'static str),
+}
+
+impl DirectoryConfig {
+    /// Checks that every value can work.
+    pub fn check(&self) -> Result<(), DirectoryConfigError> {
+        if self.profile_update_burst == 0 {
+            return Err(DirectoryConfigError::Zero("profile_update_burst"));
+        }
+        if self.profile_update_interval_ms == 0 {
+            return Err(DirectoryConfigError::Zero("profile_update_interval_ms"));
+        }
+        if self.push_interval_ms == 0 {
+            return Err(DirectoryConfigError::Zero("push_interval_ms"));
+        }
+        Ok(())
+    }
+}
+
 /// An invitation as the KI stores it.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InvitationRecord {
