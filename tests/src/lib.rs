@@ -521,3 +521,15 @@ impl TestNet {
         self.ki.stop().await;
     }
 }
+
+impl TestNode {
+    /// Stops the node, changes its `lotse.toml` with `change` (e.g. shorter transport
+    /// timeouts for a test), and starts it again at the same address.
+    pub async fn restart_with(&mut self, change: impl FnOnce(&mut lotse_node::config::Config)) {
+        self.stop().await;
+        let mut config = self.dir.load_config().expect("config");
+        change(&mut config);
+        self.dir.save_config(&config).expect("save config");
+        self.start().await;
+    }
+}

@@ -21,8 +21,9 @@
 //!
 //! Every request, a member's too, must arrive whole within `request_read_timeout_ms` of
 //! its stream opening; its body's length is reserved in the [`Budget`] before the body is
-//! read (waiting at most until the same deadline, then "busy, try later"), and its buffer
-//! grows with what arrived ([`frame::read_body`]).
+//! read (waiting at most [`BUDGET_WAIT`], then "busy, try later" and the stream is stopped,
+//! so its unread bytes do not hold the connection's window), and its buffer grows with what
+//! arrived ([`frame::read_body`]).
 
 use std::sync::Arc;
 
@@ -35,6 +36,9 @@ use super::limits::{
     Budget, Gate, Limits, MAX_JOIN_REQUEST_BYTES, MEMBER_RECEIVE_WINDOW, Reservation, StrangerSlot,
 };
 use super::{Handler, SERVE_GRACE, tls};
+
+/// How long a request waits for its bytes in the budget before it is told to retry.
+const BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What a stranger is told when it asks for anything but a join.
 pub const NOT_A_MEMBER: &str =
@@ -232,22 +236,27 @@ async fn read_request(
             shared.limits.request_read_timeout_ms
         ))
     };
-    let (kind, len) = timeout_at(deadline, frame::read_request_head(recv))
+    let (tag, len) = timeout_at(deadline, frame::read_head(recv))
         .await
         .map_err(|_| too_slow())?
         .map_err(Response::rejected)?;
-    if stranger {
-        if kind != RequestKind::Join {
-            return Err(Response::rejected(NOT_A_MEMBER));
-        }
-        if len > MAX_JOIN_REQUEST_BYTES {
-            return Err(Response::rejected(FrameError::TooLarge {
-                len,
-                limit: MAX_JOIN_REQUEST_BYTES,
-            }));
-        }
+    let kind = RequestKind::from_byte(tag)
+        .ok_or_else(|| Response::rejected(FrameError::UnknownType(tag)))?;
+    if stranger && kind != RequestKind::Join {
+        return Err(Response::rejected(NOT_A_MEMBER));
     }
-    let mut reservation = match timeout_at(deadline, budget.reserve(len, stranger)).await {
+    let limit = if stranger {
+        MAX_JOIN_REQUEST_BYTES
+    } else {
+        kind.max_body()
+    };
+    if len > limit {
+        return Err(Response::rejected(FrameError::TooLarge { len, limit }));
+    }
+    // A request that cannot get its bytes soon is told to come back: its unread data would
+    // otherwise hold the connection's flow control window and stall the requests that did.
+    let budget_deadline = deadline.min(Instant::now() + BUDGET_WAIT);
+    let mut reservation = match timeout_at(budget_deadline, budget.reserve(len, stranger)).await {
         Ok(Some(r)) => r,
         Ok(None) => {
             return Err(Response::rejected(FrameError::TooLarge {

@@ -216,8 +216,13 @@ impl Transport {
                 .open_bi()
                 .await
                 .map_err(|e| TransportError::Connect(e.to_string()))?;
-            frame::write_request(&mut send, kind, body).await?;
-            Ok::<_, TransportError>(frame::read_response(&mut recv).await?)
+            // A node that refuses a request early (too large, not a member) stops the
+            // stream and answers with the reason: read that answer even if the write failed.
+            let written = frame::write_request(&mut send, kind, body).await;
+            match frame::read_response(&mut recv).await {
+                Ok(response) => Ok(response),
+                Err(e) => Err(TransportError::Frame(written.err().unwrap_or(e))),
+            }
         };
         let result = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
             .await
