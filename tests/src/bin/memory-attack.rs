@@ -12,8 +12,12 @@
 //!
 //! Options: `--connections N` (strangers, each its own key and connection; default 1),
 //! `--streams N` (per connection; default 32), `--mib N` (announced per stream; default 15),
-//! `--hold-secs N` (how long the strangers keep sending and stay connected; default 10).
-//! The KI runs with its production defaults. Results go to `docs/security.md`.
+//! `--hold-secs N` (how long the strangers keep sending and stay connected; default 10),
+//! `--kind join` (announce a join of the largest size a stranger may send, 4 KiB, send all
+//! but its last byte and hold it; default `batch`: a 15 MiB batch, sent as fast as taken),
+//! `--per-address N` (the KI's `transport.connections_per_address`, so that one loopback
+//! address can fill the whole stranger pool; default: the production value). The KI runs
+//! with its production defaults otherwise. Results go to `docs/security.md`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -38,6 +42,8 @@ impl PeerPolicy for Anyone {
 
 struct Options {
     bin: PathBuf,
+    join: bool,
+    per_address: Option<usize>,
     connections: usize,
     streams: usize,
     mib: usize,
@@ -47,6 +53,8 @@ struct Options {
 fn options() -> Options {
     let mut o = Options {
         bin: PathBuf::from("target/release/lotse"),
+        join: false,
+        per_address: None,
         connections: 1,
         streams: 32,
         mib: 15,
@@ -66,8 +74,10 @@ fn options() -> Options {
             "--streams" => o.streams = number(),
             "--mib" => o.mib = number(),
             "--hold-secs" => o.hold = Duration::from_secs(number() as u64),
+            "--kind" => o.join = value == "join",
+            "--per-address" => o.per_address = Some(number()),
             other => panic!(
-                "unknown option {other}; use --bin, --connections, --streams, --mib, --hold-secs"
+                "unknown option {other}; use --bin, --connections, --streams, --mib, --hold-secs, --kind, --per-address"
             ),
         }
     }
@@ -101,7 +111,7 @@ async fn stranger(
     ki: NodeId,
     addr: String,
     streams: usize,
-    len: u32,
+    (kind, len): (RequestKind, u32),
     until: Instant,
     sent: Arc<AtomicU64>,
     opened: Arc<AtomicU64>,
@@ -128,15 +138,16 @@ async fn stranger(
                 return;
             };
             opened.fetch_add(1, Ordering::Relaxed);
-            let mut head = vec![RequestKind::DeliverBatch as u8];
-            head.extend_from_slice(&len.to_be_bytes());
+            let head = lotse_node::transport::frame::encode_head(kind as u8, len);
             if send.write_all(&head).await.is_err() {
                 return;
             }
             let chunk = vec![0x5a_u8; 64 * 1024];
+            // Everything but the last byte: the node waits for it.
+            let sending = len as usize - 1;
             let mut written = 0usize;
-            while written < len as usize {
-                let n = chunk.len().min(len as usize - written);
+            while written < sending {
+                let n = chunk.len().min(sending - written);
                 let left = until.saturating_duration_since(Instant::now());
                 match tokio::time::timeout(left, send.write_all(&chunk[..n])).await {
                     Ok(Ok(())) => {
@@ -181,6 +192,12 @@ async fn main() {
         .find_map(|l| l.trim().strip_prefix("node id:"))
         .map(|s| s.trim().parse().expect("node id"))
         .expect("lotse init prints the node id");
+    if let Some(n) = o.per_address {
+        let dir = lotse_node::datadir::DataDir::new(&ki.dir);
+        let mut config = dir.load_config().expect("the KI's config");
+        config.transport.connections_per_address = n;
+        dir.save_config(&config).expect("save the KI's config");
+    }
     ki.start();
     let pid = ki.pid().expect("the KI runs");
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -189,7 +206,13 @@ async fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let during = sampler(pid, stop.clone());
     let (sent, opened) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let len = u32::try_from(o.mib * 1024 * 1024).expect("at most 4095 MiB");
+    let request = if o.join {
+        let len = lotse_node::transport::limits::MAX_JOIN_REQUEST_BYTES;
+        (RequestKind::Join, u32::try_from(len).expect("4 KiB"))
+    } else {
+        let len = u32::try_from(o.mib * 1024 * 1024).expect("at most 4095 MiB");
+        (RequestKind::DeliverBatch, len)
+    };
     let until = Instant::now() + o.hold;
     let began = Instant::now();
     let mut attackers = tokio::task::JoinSet::new();
@@ -198,7 +221,7 @@ async fn main() {
             ki_id,
             ki.quic.to_string(),
             o.streams,
-            len,
+            request,
             until,
             sent.clone(),
             opened.clone(),
@@ -220,10 +243,15 @@ async fn main() {
     let healthy = lotse_tests::torture::wait_healthy(ki.http, Duration::from_secs(5));
     ki.stop();
     println!(
-        "strangers: {} connection(s) x {} streams announcing {} MiB each, for {:.0} s",
+        "strangers: {} connection(s) x {} streams announcing {} ({}) each, for {:.0} s",
         o.connections,
         o.streams,
-        o.mib,
+        if o.join {
+            "4 KiB".to_string()
+        } else {
+            format!("{} MiB", o.mib)
+        },
+        if o.join { "join" } else { "batch" },
         began.elapsed().as_secs_f64()
     );
     println!(
