@@ -113,19 +113,18 @@ impl AgencyKind {
     }
 }
 
+/// A name that is not an [`AgencyKind`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown agency kind {0:?}; use one of: {names}", names = AgencyKind::ALL.map(AgencyKind::as_str).join(", "))]
+pub struct UnknownAgencyKind(pub String);
+
 impl std::str::FromStr for AgencyKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownAgencyKind;
+    fn from_str(s: &str) -> Result<Self, UnknownAgencyKind> {
         AgencyKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = AgencyKind::ALL.iter().map(|k| k.as_str()).collect();
-                format!(
-                    "unknown agency kind {s:?}; use one of: {}",
-                    names.join(", ")
-                )
-            })
+            .ok_or_else(|| UnknownAgencyKind(s.to_string()))
     }
 }
 

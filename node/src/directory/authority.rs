@@ -45,7 +45,10 @@ pub enum AuthorityError {
     InvitationExpired(Timestamp),
     /// The profile is bad.
     #[error("the agency profile is not valid: {0}")]
-    BadProfile(String),
+    BadProfile(#[source] lotse_protocol::directory::DirectoryError),
+    /// The profile names another node than the one that sent it.
+    #[error("the agency profile is not valid: it belongs to another node than the one sending it")]
+    ProfileOfAnotherNode,
     /// No such member.
     #[error("{0} is not a member of the network")]
     UnknownMember(NodeId),
@@ -371,11 +374,9 @@ pub async fn admit(
     let profile = request
         .profile
         .verify()
-        .map_err(|e| AuthorityError::BadProfile(e.to_string()))?;
+        .map_err(AuthorityError::BadProfile)?;
     if profile.node_id != sender {
-        return Err(AuthorityError::BadProfile(
-            "the profile belongs to another node than the one joining".into(),
-        ));
+        return Err(AuthorityError::ProfileOfAnotherNode);
     }
     if core
         .directory
@@ -417,13 +418,9 @@ pub async fn update_profile(
     sender: NodeId,
     signed: &SignedProfile,
 ) -> Result<Option<SignedDirectory>, AuthorityError> {
-    let profile = signed
-        .verify()
-        .map_err(|e| AuthorityError::BadProfile(e.to_string()))?;
+    let profile = signed.verify().map_err(AuthorityError::BadProfile)?;
     if profile.node_id != sender {
-        return Err(AuthorityError::BadProfile(
-            "a node may only update its own profile".into(),
-        ));
+        return Err(AuthorityError::ProfileOfAnotherNode);
     }
     let current = core
         .directory
