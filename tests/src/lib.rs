@@ -7,6 +7,7 @@
 //! nothing else differs from production.
 
 pub mod browser;
+pub mod hostile;
 pub mod store_crash;
 pub mod torture;
 

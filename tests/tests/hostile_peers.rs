@@ -18,10 +18,11 @@ use lotse_node::transport::Transport;
 use lotse_node::transport::frame::{self, RequestKind, Response, Status};
 use lotse_node::transport::limits::MAX_JOIN_REQUEST_BYTES;
 use lotse_node::transport::tls::PeerPolicy;
-use lotse_protocol::directory::{AgencyKind, AgencyProfile, Capacity, Service};
+use lotse_protocol::directory::{AgencyKind, AgencyProfile};
 use lotse_protocol::envelope::{self, Address};
-use lotse_protocol::payload::{JoinRequest, Payload};
-use lotse_protocol::{MessageId, NodeId, NodeKey, codec, limits};
+use lotse_protocol::payload::Payload;
+use lotse_protocol::{MessageId, NodeId, NodeKey, limits};
+use lotse_tests::hostile::{fill_to, join_request, profile, service, services_of_size};
 use lotse_tests::{RecordingApplier, TestNet, TestNode, wait_for};
 
 #[derive(Debug)]
@@ -217,7 +218,8 @@ async fn many_connections_from_one_key_or_one_address_are_refused() {
         }
     }
     assert_eq!((held.len(), refused), (4, 2));
-    assert_eq!(ki.stats().connections_refused, refused_before + 2);
+    // (A member reconnecting from the same address meanwhile is refused too.)
+    assert!(ki.stats().connections_refused >= refused_before + 2);
     drop(held);
     net.shutdown().await;
 }
@@ -304,7 +306,12 @@ async fn a_member_cannot_hold_more_than_the_request_budget() {
             let mut ok = send.write_all(&head).await.is_ok();
             let chunk = vec![0x5a; 64 * 1024];
             for _ in 0..48 {
-                ok = ok && send.write_all(&chunk).await.is_ok();
+                let written = tokio::time::timeout(Duration::from_secs(30), send.write_all(&chunk));
+                ok = ok
+                    && written
+                        .await
+                        .expect("the node reads or stops the stream")
+                        .is_ok();
             }
             (send, recv, ok)
         });
@@ -316,7 +323,9 @@ async fn a_member_cannot_hold_more_than_the_request_budget() {
     let mut answers = Vec::new();
     for (mut send, mut recv, ok) in streams {
         if ok {
-            let _ = send.write_all(&vec![0x5a; MIB]).await;
+            let rest = vec![0x5a; MIB];
+            let written = tokio::time::timeout(Duration::from_secs(30), send.write_all(&rest));
+            let _ = written.await.expect("the node reads the rest");
             let _ = send.finish();
         }
         let answer = tokio::time::timeout(Duration::from_secs(30), frame::read_response(&mut recv))
@@ -351,90 +360,6 @@ async fn a_member_cannot_hold_more_than_the_request_budget() {
     })
     .await;
     net.shutdown().await;
-}
-
-fn service(id: usize, description: String) -> Service {
-    Service {
-        id: format!("dienst-{id}"),
-        name: format!("Dienst {id}"),
-        description,
-        fields: vec![],
-        target_group: String::new(),
-        age_min: None,
-        age_max: None,
-        languages: vec![],
-        area: String::new(),
-        contact: String::new(),
-        opening_hours: String::new(),
-        capacity: Capacity::Available,
-    }
-}
-
-fn profile(core: &Core, services: Vec<Service>) -> AgencyProfile {
-    AgencyProfile {
-        node_id: core.id,
-        encryption: core.encryption.recipient(),
-        addresses: core.directory.member(&core.id).unwrap().profile.addresses,
-        services,
-        updated_at: core.clock.now(),
-    }
-}
-
-/// Services whose profile encodes to exactly `size` bytes (descriptions of up to 4 KiB).
-fn services_of_size(core: &Core, size: usize) -> Vec<Service> {
-    let mut services: Vec<Service> = (0..3)
-        .map(|i| service(i, "x".repeat(limits::MAX_SERVICE_DESCRIPTION_BYTES)))
-        .collect();
-    loop {
-        let now = codec::encode(&profile(core, services.clone())).len();
-        if now == size {
-            return services;
-        }
-        let last = services.last_mut().unwrap();
-        let want = (last.description.len() + size).checked_sub(now).unwrap();
-        last.description = "x".repeat(want);
-    }
-}
-
-/// The `slot`-th text of 64 services × 5 texts.
-fn text(p: &mut AgencyProfile, slot: usize) -> &mut String {
-    let s = &mut p.services[slot / 5];
-    match slot % 5 {
-        0 => &mut s.description,
-        1 => &mut s.target_group,
-        2 => &mut s.area,
-        3 => &mut s.contact,
-        _ => &mut s.opening_hours,
-    }
-}
-
-/// `p` with 64 services whose texts (each under 16 KiB, as the bounds before issue 14
-/// allowed) make it exactly `size` bytes long: the attacker's profile.
-fn fill_to(mut p: AgencyProfile, size: usize) -> AgencyProfile {
-    p.services = (0..64).map(|i| service(i, String::new())).collect();
-    let base = codec::encode(&p).len();
-    let full = (size - base) / 15_001;
-    for slot in 0..full {
-        *text(&mut p, slot) = "y".repeat(15_000);
-    }
-    let mut slot = full;
-    loop {
-        let now = codec::encode(&p).len();
-        if now == size {
-            return p;
-        }
-        let t = text(&mut p, slot);
-        if now < size {
-            let add = (size - now).min(15_000 - t.len());
-            t.push_str(&"y".repeat(add));
-        } else {
-            // The length's varint grew by a byte: take it back and go on in the next text.
-            t.truncate(t.len() - (now - size));
-        }
-        if t.len() == 15_000 || now > size {
-            slot += 1;
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -568,30 +493,6 @@ async fn a_profile_update_flood_is_rate_limited_and_pushes_are_throttled() {
     );
     assert!(pushed <= ms / 1_000 + 2, "{pushed} pushes in {ms} ms");
     net.shutdown().await;
-}
-
-/// Seals a join request with `invitation`'s secret and the stranger's `profile`.
-fn join_request(
-    key: &NodeKey,
-    invitation: &lotse_protocol::invitation::Invitation,
-    profile: AgencyProfile,
-) -> Vec<u8> {
-    envelope::seal(
-        key,
-        Address {
-            message_id: MessageId::random(),
-            recipient: invitation.ki_node,
-            created_at: profile.updated_at,
-            referral_id: None,
-            sequence: 0,
-        },
-        &invitation.ki_encryption,
-        &Payload::JoinRequest(JoinRequest {
-            secret: invitation.secret,
-            profile: profile.sign(key),
-        }),
-    )
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -190,6 +190,8 @@ async fn stranger(conn: &quinn::Connection, peer: lotse_protocol::NodeId, shared
         conn.close(close::TOO_SLOW.into(), b"no join request in time");
         return;
     };
+    // No credit for a second stream, not even once the first is done.
+    conn.set_max_concurrent_bi_streams(0u32.into());
     let response = match read_request(&mut recv, shared, true, deadline).await {
         Ok((kind, body, reservation)) => {
             let response = shared.handler.handle(peer, kind, body).await;
