@@ -4,7 +4,7 @@
 #   scripts/fuzz-all.sh [SECONDS_PER_TARGET]   (default 60)
 #
 # Targets: protocol/fuzz (envelope_open, payload_decode, directory_verify, receipt_verify,
-# invitation_token, statistics_report) and node/fuzz (config_parse, api_json, backup_records). Each target starts from its
+# invitation_token, statistics_report) and node/fuzz (config_parse, api_json, backup_records, frame_read). Each target starts from its
 # committed seeds (protocol/fuzz/seeds/<target>, if any) and keeps its working corpus in
 # <crate>/corpus/<target> (ignored by git). A crash is saved under
 # <crate>/artifacts/<target>/; replay it with

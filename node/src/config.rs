@@ -44,6 +44,13 @@ pub struct Config {
     /// Sign-in sessions and API tokens.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// What a peer may cost: timeouts, stream and connection caps, the request budget.
+    #[serde(default)]
+    pub transport: crate::transport::limits::Limits,
+    /// The KI's directory: how often members may change their profiles, how often
+    /// snapshots are pushed.
+    #[serde(default)]
+    pub directory: crate::directory::authority::DirectoryConfig,
 }
 
 /// Listen addresses and trust.
@@ -230,6 +237,8 @@ impl Config {
         if self.hsds.public && self.role != Role::Directory {
             return Err("hsds.public = true is only for the KI's directory node (role = \"directory\"), whose feed lists the whole network; remove it on this agency node (its services appear in the KI's feed)".into());
         }
+        self.transport.check().map_err(|e| e.to_string())?;
+        self.directory.check().map_err(|e| e.to_string())?;
         Ok(())
     }
 
@@ -259,6 +268,8 @@ mod tests {
             statistics: StatisticsConfig::default(),
             hsds: HsdsConfig::default(),
             auth: AuthConfig::default(),
+            transport: Default::default(),
+            directory: Default::default(),
         }
     }
 

@@ -349,6 +349,8 @@ mod tests {
             statistics: StatisticsConfig::default(),
             hsds: Default::default(),
             auth: crate::config::AuthConfig::default(),
+            transport: Default::default(),
+            directory: Default::default(),
         }
     }
 

@@ -108,6 +108,8 @@ pub async fn init(datadir: &DataDir, opts: &InitOptions) -> Result<InitReport, I
         statistics: StatisticsConfig::default(),
         hsds: Default::default(),
         auth: crate::config::AuthConfig::default(),
+        transport: Default::default(),
+        directory: Default::default(),
     };
     Config::parse(&config.to_toml()).map_err(InitError::Invalid)?;
     datadir.create(&config, &keys)?;

@@ -3,7 +3,9 @@
 //! The new node signs its profile, seals a join request to the KI node named in the token,
 //! dials the KI pinning the key from the token, and receives the signed directory. It pins
 //! the authority key from the token and accepts the directory only if it verifies and lists
-//! this node. Afterwards `lotse.toml` records the authority and the KI's addresses.
+//! this node. Afterwards `lotse.toml` records the authority and the KI's addresses. The
+//! profile carries no services yet (they follow as a profile update once the node is a
+//! member), so the request stays within the few kilobytes the KI reads from a stranger.
 
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ use lotse_protocol::{MessageId, NodeId, codec, limits};
 use crate::core::Core;
 use crate::datadir::DataDirError;
 use crate::transport::frame::{RequestKind, Status};
+use crate::transport::limits::MAX_JOIN_REQUEST_BYTES;
 use crate::transport::tls::PeerPolicy;
 use crate::transport::{Transport, TransportError};
 
@@ -40,9 +43,19 @@ pub enum JoinError {
     /// Local problem.
     #[error(transparent)]
     DataDir(#[from] DataDirError),
-    /// Other local failure.
-    #[error("{0}")]
-    Local(String),
+    /// The join request would be larger than the KI takes from a node that is not a member
+    /// yet (too many or too long addresses).
+    #[error(
+        "the join request is {size} bytes, more than the {max} bytes the KI takes; publish fewer or shorter addresses",
+        max = MAX_JOIN_REQUEST_BYTES
+    )]
+    TooLarge {
+        /// Its size.
+        size: usize,
+    },
+    /// Sealing the request failed.
+    #[error("cannot seal the join request: {0}")]
+    Seal(#[from] lotse_protocol::envelope::SealError),
 }
 
 #[derive(Debug)]
@@ -84,8 +97,10 @@ pub async fn join(core: &Arc<Core>, invitation: &Invitation) -> Result<u64, Join
             secret: invitation.secret,
             profile,
         }),
-    )
-    .map_err(|e| JoinError::Local(e.to_string()))?;
+    )?;
+    if sealed.len() > MAX_JOIN_REQUEST_BYTES {
+        return Err(JoinError::TooLarge { size: sealed.len() });
+    }
     let any: std::net::SocketAddr = ([0, 0, 0, 0], 0).into();
     let transport = Transport::bind(
         any,

@@ -52,10 +52,11 @@ pub struct RunningNode {
 
 /// Starts `core` with the HTTP routes of `extra` merged in (the JSON API, the web UI).
 pub async fn start(core: Arc<Core>, extra: Router) -> Result<RunningNode, StartError> {
-    let transport = Arc::new(Transport::bind(
+    let transport = Arc::new(Transport::bind_with(
         core.config.network.quic_listen,
         core.node_key.clone(),
         core.directory.clone(),
+        core.config.transport.clone(),
     )?);
     let quic_addr = transport
         .local_addr()

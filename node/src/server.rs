@@ -22,7 +22,13 @@ pub struct NodeHandler {
 
 impl Handler for NodeHandler {
     fn admit(&self, peer: &NodeId) -> bool {
-        self.core.is_directory_node() || self.core.directory.is_active(peer)
+        self.core.directory.is_active(peer)
+    }
+
+    fn accepts_joins(&self) -> bool {
+        // The KI takes one join request from a key it does not know yet; the transport
+        // reads nothing else from such a key (`transport::accept`).
+        self.core.is_directory_node()
     }
 
     fn handle(

@@ -5,7 +5,10 @@
 //! The KI signs the whole [`DirectoryContent`] (members, serial, revocations) with the
 //! authority key that every member pinned when it joined. [`SignedDirectory::verify`]
 //! checks both, and [`Directory::is_newer_than`] orders snapshots by serial so a member
-//! only ever moves forward.
+//! only ever moves forward. Every field and count is bounded ([`bounds`]), and the bounds
+//! add up to less than the snapshot's size limit.
+
+mod bounds;
 
 use std::collections::BTreeMap;
 
@@ -17,6 +20,8 @@ use crate::keys::{
     AuthorityId, AuthorityKey, EncryptionRecipient, NodeId, NodeKey, SignatureBytes,
 };
 use crate::{Timestamp, limits};
+
+pub use bounds::BoundsError;
 
 /// Domain tag for profile signatures.
 pub const PROFILE_DOMAIN: &[u8] = b"lotse/profile/v1\0";
@@ -108,19 +113,18 @@ impl AgencyKind {
     }
 }
 
+/// A name that is not an [`AgencyKind`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown agency kind {0:?}; use one of: {names}", names = AgencyKind::ALL.map(AgencyKind::as_str).join(", "))]
+pub struct UnknownAgencyKind(pub String);
+
 impl std::str::FromStr for AgencyKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownAgencyKind;
+    fn from_str(s: &str) -> Result<Self, UnknownAgencyKind> {
         AgencyKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = AgencyKind::ALL.iter().map(|k| k.as_str()).collect();
-                format!(
-                    "unknown agency kind {s:?}; use one of: {}",
-                    names.join(", ")
-                )
-            })
+            .ok_or_else(|| UnknownAgencyKind(s.to_string()))
     }
 }
 
@@ -270,9 +274,9 @@ pub enum DirectoryError {
         /// The member.
         node: NodeId,
     },
-    /// A text or list is out of bounds.
-    #[error("{0}")]
-    Bounds(String),
+    /// A field, text or count is out of bounds.
+    #[error(transparent)]
+    Bounds(#[from] BoundsError),
 }
 
 impl AgencyProfile {
@@ -282,62 +286,20 @@ impl AgencyProfile {
         let signature = SignatureBytes(key.sign(PROFILE_DOMAIN, &bytes));
         SignedProfile { bytes, signature }
     }
-
-    fn check_bounds(&self) -> Result<(), DirectoryError> {
-        let bad = |m: &str| Err(DirectoryError::Bounds(m.to_string()));
-        if self.addresses.is_empty() || self.addresses.len() > 8 {
-            return bad("a profile needs between 1 and 8 addresses");
-        }
-        if self.services.len() > 64 {
-            return bad("a profile may list at most 64 services");
-        }
-        for s in &self.services {
-            if s.id.is_empty()
-                || s.id.len() > 64
-                || !s
-                    .id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                return bad("a service id must be 1 to 64 characters: letters, digits, - and _");
-            }
-            if s.name.trim().is_empty() {
-                return bad("every service needs a name");
-            }
-            let long = [
-                &s.description,
-                &s.target_group,
-                &s.area,
-                &s.contact,
-                &s.opening_hours,
-            ];
-            if long.iter().any(|t| t.len() > limits::MAX_TEXT_BYTES)
-                || s.name.len() > limits::MAX_SHORT_TEXT_BYTES
-            {
-                return bad("a service text is too long");
-            }
-        }
-        let mut ids: Vec<&str> = self.services.iter().map(|s| s.id.as_str()).collect();
-        ids.sort_unstable();
-        if ids.windows(2).any(|w| w[0] == w[1]) {
-            return bad("service ids must be unique within an agency");
-        }
-        Ok(())
-    }
 }
 
 impl SignedProfile {
     /// Decodes the profile and checks that it is signed by the node it names.
     pub fn verify(&self) -> Result<AgencyProfile, DirectoryError> {
         let profile: AgencyProfile =
-            codec::decode("agency profile", &self.bytes, limits::MAX_DIRECTORY_BYTES)?;
+            codec::decode("agency profile", &self.bytes, limits::MAX_PROFILE_BYTES)?;
         profile
             .node_id
             .verify(PROFILE_DOMAIN, &self.bytes, &self.signature.0)
             .map_err(|_| DirectoryError::BadProfileSignature {
                 node: profile.node_id,
             })?;
-        profile.check_bounds()?;
+        bounds::check_profile(&profile)?;
         Ok(profile)
     }
 }
@@ -399,6 +361,7 @@ impl SignedDirectory {
                 found: content.authority,
             });
         }
+        bounds::check_content(&content)?;
         let mut members = BTreeMap::new();
         for member in content.members {
             let profile = member.profile.verify()?;

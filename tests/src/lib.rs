@@ -7,6 +7,7 @@
 //! nothing else differs from production.
 
 pub mod browser;
+pub mod hostile;
 pub mod store_crash;
 pub mod torture;
 
@@ -587,4 +588,16 @@ pub async fn add_account(core: &Core, username: &str, display: &str, role: Role,
     lotse_admin_ui::demo::add_account(core, username, display, role, password)
         .await
         .unwrap_or_else(|e| panic!("add {username}: {e}"));
+}
+
+impl TestNode {
+    /// Stops the node, changes its `lotse.toml` with `change` (e.g. shorter transport
+    /// timeouts for a test), and starts it again at the same address.
+    pub async fn restart_with(&mut self, change: impl FnOnce(&mut lotse_node::config::Config)) {
+        self.stop().await;
+        let mut config = self.dir.load_config().expect("config");
+        change(&mut config);
+        self.dir.save_config(&config).expect("save config");
+        self.start().await;
+    }
 }

@@ -243,6 +243,11 @@ impl NodeProcess {
         }
     }
 
+    /// The process id of the running `lotse run`, if it runs (to read its memory use).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The data directory as text, for command lines.
     pub fn dir_str(&self) -> String {
         self.dir.display().to_string()

@@ -5,15 +5,24 @@
 //! The KI lists an agency's name and kind (from the invitation it issued) but publishes the
 //! agency's profile exactly as the agency signed it: it cannot change an agency's services.
 //! Invitation secrets are stored only as hashes and are accepted once, before expiry.
+//!
+//! Issue 14, row 3: a join is checked completely (invitation, profile and its bounds, room
+//! for another member under [`limits::MAX_MEMBERS`]) before anything is written, and the
+//! spent invitation is committed in the same atomic batch as the snapshot that lists the
+//! new member, so a join that fails for any reason leaves the invitation usable. A member
+//! may update its profile `profile_update_burst` times in a row, then once per
+//! `profile_update_interval_ms` ([`UpdateLimiter`]); a refused update tells the wait, and the
+//! member's node sends it again by itself.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use lotse_protocol::directory::{
     AgencyKind, AgencyProfile, DirectoryContent, Member, SignedDirectory, SignedProfile,
 };
 use lotse_protocol::invitation::{Invitation, secret_hash};
 use lotse_protocol::payload::JoinRequest;
-use lotse_protocol::{NodeId, Timestamp};
+use lotse_protocol::{NodeId, Timestamp, limits};
 use serde::{Deserialize, Serialize};
 
 use super::AcceptError;
@@ -36,7 +45,10 @@ pub enum AuthorityError {
     InvitationExpired(Timestamp),
     /// The profile is bad.
     #[error("the agency profile is not valid: {0}")]
-    BadProfile(String),
+    BadProfile(#[source] lotse_protocol::directory::DirectoryError),
+    /// The profile names another node than the one that sent it.
+    #[error("the agency profile is not valid: it belongs to another node than the one sending it")]
+    ProfileOfAnotherNode,
     /// No such member.
     #[error("{0} is not a member of the network")]
     UnknownMember(NodeId),
@@ -52,6 +64,126 @@ pub enum AuthorityError {
     /// The new snapshot was not accepted.
     #[error(transparent)]
     Accept(#[from] AcceptError),
+    /// The directory lists as many members as its format holds.
+    #[error(
+        "the network has {max} members, as many as the directory holds; revoke members that left before admitting another",
+        max = limits::MAX_MEMBERS
+    )]
+    NetworkFull,
+    /// The next snapshot would be larger than a snapshot may be (the bounds make this
+    /// impossible; kept as a last check before anything is written).
+    #[error("the next directory would be {size} bytes, more than the limit of {max} bytes", max = limits::MAX_DIRECTORY_BYTES)]
+    DirectoryFull {
+        /// Its size.
+        size: usize,
+    },
+    /// A member updates its profile too often.
+    #[error(
+        "too many profile updates from this member: the next one is taken in {wait_secs} s; it is sent again automatically"
+    )]
+    TooManyUpdates {
+        /// Seconds until the next update is taken.
+        wait_secs: u64,
+    },
+}
+
+/// Paces each member's profile updates: `burst` in a row, then one per `interval` (a
+/// token bucket per member; at most one entry per member, so bounded by
+/// [`limits::MAX_MEMBERS`]). Kept in memory: a restart of the KI gives every member a
+/// fresh burst.
+#[derive(Debug, Default)]
+pub struct UpdateLimiter {
+    buckets: Mutex<HashMap<NodeId, Bucket>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: u32,
+    refilled_at: Timestamp,
+}
+
+impl UpdateLimiter {
+    /// Takes one update for `member` at `now`, or says how many milliseconds to wait.
+    pub fn take(
+        &self,
+        member: NodeId,
+        now: Timestamp,
+        config: &DirectoryConfig,
+    ) -> Result<(), u64> {
+        let interval = config.profile_update_interval_ms.max(1);
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = buckets.entry(member).or_insert(Bucket {
+            tokens: config.profile_update_burst,
+            refilled_at: now,
+        });
+        let elapsed = now.0.saturating_sub(bucket.refilled_at.0);
+        let gained = elapsed / interval;
+        if gained > 0 {
+            let tokens = u64::from(bucket.tokens).saturating_add(gained);
+            bucket.tokens = u32::try_from(tokens)
+                .unwrap_or(u32::MAX)
+                .min(config.profile_update_burst);
+            bucket.refilled_at = Timestamp(bucket.refilled_at.0 + gained * interval);
+        }
+        if bucket.tokens == 0 {
+            return Err(interval - (now.0.saturating_sub(bucket.refilled_at.0)).min(interval));
+        }
+        if bucket.tokens == config.profile_update_burst {
+            // A full bucket starts its refill clock now, not when it was last full.
+            bucket.refilled_at = now;
+        }
+        bucket.tokens -= 1;
+        Ok(())
+    }
+}
+
+/// The `[directory]` section: how the KI paces profile updates and snapshot pushes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryConfig {
+    /// Profile updates a member may make in a row before the rate below applies.
+    pub profile_update_burst: u32,
+    /// After the burst, a member may update its profile once per this many milliseconds;
+    /// an update beyond that is refused with the time to wait, and the member's node sends
+    /// it again by itself.
+    pub profile_update_interval_ms: u64,
+    /// The KI pushes a new snapshot to the members at most once per this many
+    /// milliseconds; changes made meanwhile go out together in the next push.
+    pub push_interval_ms: u64,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        Self {
+            profile_update_burst: 5,
+            profile_update_interval_ms: 60_000,
+            push_interval_ms: 2_000,
+        }
+    }
+}
+
+/// A `[directory]` value that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryConfigError {
+    /// A value is zero.
+    #[error("directory.{0} must be greater than 0")]
+    Zero(&'static str),
+}
+
+impl DirectoryConfig {
+    /// Checks that every value can work.
+    pub fn check(&self) -> Result<(), DirectoryConfigError> {
+        if self.profile_update_burst == 0 {
+            return Err(DirectoryConfigError::Zero("profile_update_burst"));
+        }
+        if self.profile_update_interval_ms == 0 {
+            return Err(DirectoryConfigError::Zero("profile_update_interval_ms"));
+        }
+        if self.push_interval_ms == 0 {
+            return Err(DirectoryConfigError::Zero("push_interval_ms"));
+        }
+        Ok(())
+    }
 }
 
 /// An invitation as the KI stores it.
@@ -110,6 +242,8 @@ pub async fn publish_initial(core: &Core) -> Result<SignedDirectory, AuthorityEr
 }
 
 /// Applies `change` to the current content and publishes the result as the next serial.
+/// `extra` (e.g. the spent invitation) is committed in the same atomic batch as the
+/// snapshot: both happen, or neither.
 async fn publish(
     core: &Core,
     extra: Batch,
@@ -128,13 +262,14 @@ async fn publish(
     content.serial = current.serial + 1;
     content.issued_at = core.clock.now();
     let signed = content.sign(key);
-    // Commit the side effects (e.g. the used invitation) before the snapshot: if we crash
-    // in between, the invitation is spent but the node can ask the KI admin for another;
-    // never the other way round (a member admitted twice by one token).
-    if !extra.is_empty() {
-        core.store.commit(extra)?;
+    if signed.bytes.len() > limits::MAX_DIRECTORY_BYTES {
+        return Err(AuthorityError::DirectoryFull {
+            size: signed.bytes.len(),
+        });
     }
-    core.directory.accept(core.store.as_ref(), &signed).await?;
+    core.directory
+        .accept_with(core.store.as_ref(), &signed, extra)
+        .await?;
     core.directory_published.notify_one();
     Ok(signed)
 }
@@ -239,11 +374,16 @@ pub async fn admit(
     let profile = request
         .profile
         .verify()
-        .map_err(|e| AuthorityError::BadProfile(e.to_string()))?;
+        .map_err(AuthorityError::BadProfile)?;
     if profile.node_id != sender {
-        return Err(AuthorityError::BadProfile(
-            "the profile belongs to another node than the one joining".into(),
-        ));
+        return Err(AuthorityError::ProfileOfAnotherNode);
+    }
+    if core
+        .directory
+        .current()
+        .is_some_and(|d| d.members.len() >= limits::MAX_MEMBERS)
+    {
+        return Err(AuthorityError::NetworkFull);
     }
     record.used_by = Some(sender);
     record.used_at = Some(now);
@@ -263,6 +403,9 @@ pub async fn admit(
                 "this node is already a member or was revoked".into(),
             ));
         }
+        if c.members.len() >= limits::MAX_MEMBERS {
+            return Err(AuthorityError::NetworkFull);
+        }
         c.members.push(member);
         Ok(())
     })
@@ -275,13 +418,9 @@ pub async fn update_profile(
     sender: NodeId,
     signed: &SignedProfile,
 ) -> Result<Option<SignedDirectory>, AuthorityError> {
-    let profile = signed
-        .verify()
-        .map_err(|e| AuthorityError::BadProfile(e.to_string()))?;
+    let profile = signed.verify().map_err(AuthorityError::BadProfile)?;
     if profile.node_id != sender {
-        return Err(AuthorityError::BadProfile(
-            "a node may only update its own profile".into(),
-        ));
+        return Err(AuthorityError::ProfileOfAnotherNode);
     }
     let current = core
         .directory
@@ -290,6 +429,14 @@ pub async fn update_profile(
     if profile.updated_at <= current.profile.updated_at {
         // Already applied (a retry) or stale: nothing to publish.
         return Ok(None);
+    }
+    if sender != core.id {
+        core.directory
+            .profile_updates
+            .take(sender, core.clock.now(), &core.config.directory)
+            .map_err(|wait_ms| AuthorityError::TooManyUpdates {
+                wait_secs: wait_ms.div_ceil(1000),
+            })?;
     }
     let signed = signed.clone();
     publish(core, Batch::new(), move |c| {
@@ -317,6 +464,10 @@ pub async fn revoke(core: &Core, node: NodeId) -> Result<SignedDirectory, Author
             return Err(AuthorityError::UnknownMember(node));
         }
         c.revoked.push(node);
+        // The oldest revocations go first: those nodes are not listed either, so they stay
+        // out (and the KI refuses a join by a key it lists as revoked only while listed).
+        let excess = c.revoked.len().saturating_sub(limits::MAX_REVOKED);
+        c.revoked.drain(..excess);
         Ok(())
     })
     .await
@@ -343,4 +494,37 @@ pub async fn refresh_own_entry(
     })
     .await
     .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_gets_its_burst_then_one_update_per_interval() {
+        let config = DirectoryConfig {
+            profile_update_burst: 2,
+            profile_update_interval_ms: 1_000,
+            push_interval_ms: 1_000,
+        };
+        let limiter = UpdateLimiter::default();
+        let (a, b) = (
+            lotse_protocol::NodeKey::generate().public(),
+            lotse_protocol::NodeKey::generate().public(),
+        );
+        assert_eq!(limiter.take(a, Timestamp(0), &config), Ok(()));
+        assert_eq!(limiter.take(a, Timestamp(10), &config), Ok(()));
+        assert_eq!(limiter.take(a, Timestamp(20), &config), Err(980));
+        assert_eq!(
+            limiter.take(b, Timestamp(20), &config),
+            Ok(()),
+            "per member"
+        );
+        assert_eq!(limiter.take(a, Timestamp(1_000), &config), Ok(()));
+        assert_eq!(limiter.take(a, Timestamp(1_500), &config), Err(500));
+        // A long pause refills the burst, never more.
+        assert_eq!(limiter.take(a, Timestamp(60_000), &config), Ok(()));
+        assert_eq!(limiter.take(a, Timestamp(60_000), &config), Ok(()));
+        assert!(limiter.take(a, Timestamp(60_000), &config).is_err());
+    }
 }

@@ -9,6 +9,7 @@
 pub mod authority;
 pub mod sync;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use lotse_protocol::codec;
@@ -48,6 +49,10 @@ pub struct DirectoryState {
     authority: RwLock<Option<AuthorityId>>,
     current: RwLock<Option<Arc<Directory>>>,
     is_directory_node: bool,
+    /// On the KI: each member's pace of profile updates.
+    pub(crate) profile_updates: authority::UpdateLimiter,
+    /// On the KI: how many pushes of a new snapshot to the members went out.
+    pushes: AtomicU64,
 }
 
 impl DirectoryState {
@@ -70,7 +75,19 @@ impl DirectoryState {
             authority: RwLock::new(authority),
             current: RwLock::new(current),
             is_directory_node,
+            profile_updates: authority::UpdateLimiter::default(),
+            pushes: AtomicU64::new(0),
         })
+    }
+
+    /// On the KI: how many times a new snapshot was pushed to the members (several
+    /// changes within `directory.push_interval_ms` go out in one push).
+    pub fn pushes(&self) -> u64 {
+        self.pushes.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_push(&self) {
+        self.pushes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The pinned authority.
@@ -122,6 +139,18 @@ impl DirectoryState {
         store: &dyn Store,
         signed: &SignedDirectory,
     ) -> Result<Vec<NodeId>, AcceptError> {
+        self.accept_with(store, signed, Batch::new()).await
+    }
+
+    /// Like [`DirectoryState::accept`], committing `extra` in the same atomic batch as the
+    /// snapshot: if the snapshot is refused, none of `extra` is written (the KI spends an
+    /// invitation this way, so a failed join leaves it usable).
+    pub async fn accept_with(
+        &self,
+        store: &dyn Store,
+        signed: &SignedDirectory,
+        extra: Batch,
+    ) -> Result<Vec<NodeId>, AcceptError> {
         let authority = self.authority().ok_or(AcceptError::NoAuthority)?;
         let dir = signed.verify(&authority)?;
         let current = self.current();
@@ -147,6 +176,7 @@ impl DirectoryState {
             },
         );
         batch.put(Space::Meta, DIRECTORY_KEY.to_vec(), codec::encode(signed));
+        batch.extend(extra);
         store.commit(batch)?;
         store.flush().await?;
         let dropped = current
@@ -173,5 +203,68 @@ impl PeerPolicy for DirectoryState {
         // The directory node lets anyone finish the handshake: joining nodes are not
         // members yet. Its request handler then refuses non-members everything but a join.
         self.is_directory_node || self.is_active(peer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SledStore;
+    use lotse_protocol::directory::{AgencyKind, AgencyProfile, DirectoryContent, Member};
+    use lotse_protocol::{AuthorityKey, EncryptionIdentity, NodeKey, Timestamp};
+
+    fn snapshot(auth: &AuthorityKey, serial: u64) -> SignedDirectory {
+        let node = NodeKey::generate();
+        let profile = AgencyProfile {
+            node_id: node.public(),
+            encryption: EncryptionIdentity::generate().recipient(),
+            addresses: vec!["127.0.0.1:1".into()],
+            services: vec![],
+            updated_at: Timestamp(1),
+        }
+        .sign(&node);
+        DirectoryContent {
+            authority: auth.public(),
+            serial,
+            issued_at: Timestamp(serial),
+            members: vec![Member {
+                node_id: node.public(),
+                name: "KI".into(),
+                kind: AgencyKind::IntegrationCentre,
+                admitted_at: Timestamp(0),
+                profile,
+            }],
+            revoked: vec![],
+        }
+        .sign(auth)
+    }
+
+    #[tokio::test]
+    async fn a_refused_snapshot_writes_none_of_what_comes_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
+        let auth = AuthorityKey::generate();
+        let state = DirectoryState::load(&store, Some(auth.public()), true).unwrap();
+        let spend = || {
+            let mut b = Batch::new();
+            b.put(
+                Space::Invitations,
+                b"used".to_vec(),
+                b"by the joiner".to_vec(),
+            );
+            b
+        };
+        // A snapshot that does not verify: the invitation stays unspent.
+        let mut forged = snapshot(&auth, 1);
+        forged.signature.0[0] ^= 1;
+        assert!(state.accept_with(&store, &forged, spend()).await.is_err());
+        assert_eq!(store.get(Space::Invitations, b"used").unwrap(), None);
+        // One that does: both are written.
+        state
+            .accept_with(&store, &snapshot(&auth, 1), spend())
+            .await
+            .unwrap();
+        assert!(store.get(Space::Invitations, b"used").unwrap().is_some());
+        assert_eq!(state.serial(), 1);
     }
 }

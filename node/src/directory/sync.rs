@@ -1,5 +1,7 @@
-//! Directory synchronisation: the KI pushes every snapshot it publishes to all members
-//! (revoked ones included, so they learn it at once), and every member asks the KI and a
+//! Directory synchronisation: the KI pushes the snapshots it publishes to all members
+//! (revoked ones included, so they learn it at once), at most once per
+//! `directory.push_interval_ms` (changes made meanwhile go out together in the next push,
+//! so a burst of updates costs one push), and every member asks the KI and a
 //! few members for a newer snapshot now and then, and takes it if it verifies. Polling
 //! catches what a push missed (a member that was down), and because members pass snapshots
 //! on, a revocation reaches everyone even if the KI node is down for a while after
@@ -174,21 +176,36 @@ pub async fn sync_once(core: &Core, transport: &Transport) -> bool {
 pub async fn run(core: Arc<Core>, transport: Arc<Transport>, mut shutdown: watch::Receiver<bool>) {
     let period = Duration::from_millis(core.config.delivery.directory_sync_ms);
     if core.is_directory_node() {
+        let interval = Duration::from_millis(core.config.directory.push_interval_ms);
         // Members of the last snapshot pushed: a node revoked since is not in the new one,
         // and is told too.
         let mut known = members(&core);
+        let mut last_push: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
-                _ = core.directory_published.notified() => {
-                    let now = members(&core);
-                    let mut targets = now.clone();
-                    targets.extend(known.into_iter().filter(|(n, _)| !now.iter().any(|(m, _)| m == n)));
-                    known = now;
-                    tokio::select! {
-                        _ = push(&core, &transport, targets) => {}
-                        _ = shutdown.changed() => return,
-                    }
+                _ = core.directory_published.notified() => {}
+                _ = shutdown.changed() => return,
+            }
+            // At most one push per interval: what is published meanwhile waits (one stored
+            // notification) and goes out with the next push, as the newest snapshot.
+            if let Some(last) = last_push {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(last + interval) => {}
+                    _ = shutdown.changed() => return,
                 }
+            }
+            last_push = Some(tokio::time::Instant::now());
+            core.directory.count_push();
+            let now = members(&core);
+            let mut targets = now.clone();
+            targets.extend(
+                known
+                    .into_iter()
+                    .filter(|(n, _)| !now.iter().any(|(m, _)| m == n)),
+            );
+            known = now;
+            tokio::select! {
+                _ = push(&core, &transport, targets) => {}
                 _ = shutdown.changed() => return,
             }
         }

@@ -4,9 +4,12 @@
 //! The [`Transport`] dials peers by node id and pins their key ([`tls`]); it accepts
 //! connections whose key the [`tls::PeerPolicy`] allows and hands every request stream,
 //! together with the authenticated peer id, to a [`Handler`]. Connections are reused, so a
-//! message costs one stream, not a handshake.
+//! message costs one stream, not a handshake. What a peer may cost before and after it is
+//! known to be a member ([`limits`]) is enforced on the accepting side ([`accept`]).
 
+pub mod accept;
 pub mod frame;
+pub mod limits;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -18,9 +21,9 @@ use std::time::Duration;
 
 use lotse_protocol::{NodeId, NodeKey};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use frame::{FrameError, RequestKind, Response};
+use limits::{Budget, Gate, Limits, TransportStats};
 
 /// How long to wait for a connection to be established.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -59,8 +62,14 @@ pub enum TransportError {
 
 /// Handles requests from authenticated peers.
 pub trait Handler: Send + Sync + 'static {
-    /// May a connection from `peer` open streams at all (beyond the TLS policy)?
+    /// Is `peer` an active member, which may open `member_streams` streams and send every
+    /// kind of request (beyond the TLS policy)?
     fn admit(&self, peer: &NodeId) -> bool;
+    /// Does this node take one join request from a peer that is not a member (the KI's
+    /// directory node)? Otherwise such a connection is closed at once.
+    fn accepts_joins(&self) -> bool {
+        false
+    }
     /// Answers one request.
     fn handle(
         &self,
@@ -75,23 +84,54 @@ pub struct Transport {
     endpoint: quinn::Endpoint,
     key: Arc<NodeKey>,
     connections: Mutex<HashMap<NodeId, quinn::Connection>>,
+    limits: Limits,
+    budget: Arc<Budget>,
+    gate: Arc<Gate>,
 }
 
 impl Transport {
-    /// Binds the endpoint on `addr`.
+    /// Binds the endpoint on `addr` with the default [`Limits`].
     pub fn bind(
         addr: SocketAddr,
         key: Arc<NodeKey>,
         policy: Arc<dyn tls::PeerPolicy>,
     ) -> Result<Self, TransportError> {
-        let server = tls::server_config(&key, policy)?;
+        Self::bind_with(addr, key, policy, Limits::default())
+    }
+
+    /// Binds the endpoint on `addr` with `limits` (the node's `[transport]` section).
+    pub fn bind_with(
+        addr: SocketAddr,
+        key: Arc<NodeKey>,
+        policy: Arc<dyn tls::PeerPolicy>,
+        limits: Limits,
+    ) -> Result<Self, TransportError> {
+        let server = tls::server_config(&key, policy, &limits)?;
         let endpoint = quinn::Endpoint::server(server, addr)
             .map_err(|source| TransportError::Bind { addr, source })?;
         Ok(Self {
             endpoint,
             key,
             connections: Mutex::new(HashMap::new()),
+            budget: Arc::new(Budget::new(limits.request_budget_bytes)),
+            gate: Arc::new(Gate::default()),
+            limits,
         })
+    }
+
+    /// What the accepting side has spent and refused so far.
+    pub fn stats(&self) -> TransportStats {
+        let (strangers, connections_refused) = self.gate.counts();
+        TransportStats {
+            strangers,
+            connections_refused,
+            ..self.budget.stats()
+        }
+    }
+
+    /// Resets the peak counters of [`Transport::stats`] to the current values.
+    pub fn take_peaks(&self) {
+        self.budget.take_peaks();
     }
 
     /// The address actually bound.
@@ -128,7 +168,7 @@ impl Transport {
         if let Some(c) = self.cached(&peer) {
             return Ok(c);
         }
-        let config = tls::client_config(&self.key, peer)?;
+        let config = tls::client_config(&self.key, peer, &self.limits)?;
         let mut last = TransportError::NoAddress(peer.fingerprint().to_string());
         for text in addresses {
             let addr = match resolve(text).await {
@@ -176,8 +216,13 @@ impl Transport {
                 .open_bi()
                 .await
                 .map_err(|e| TransportError::Connect(e.to_string()))?;
-            frame::write_request(&mut send, kind, body).await?;
-            Ok::<_, TransportError>(frame::read_response(&mut recv).await?)
+            // A node that refuses a request early (too large, not a member) stops the
+            // stream and answers with the reason: read that answer even if the write failed.
+            let written = frame::write_request(&mut send, kind, body).await;
+            match frame::read_response(&mut recv).await {
+                Ok(response) => Ok(response),
+                Err(e) => Err(TransportError::Frame(written.err().unwrap_or(e))),
+            }
         };
         let result = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
             .await
@@ -196,39 +241,18 @@ impl Transport {
         }
     }
 
-    /// Accepts connections until `shutdown` turns true. Then requests under way get
-    /// [`SERVE_GRACE`] to finish (the connections end when [`Transport::close`] closes
-    /// them) and whatever is left is stopped: no connection or stream outlives the node,
-    /// so its UDP port is free for a restart.
-    pub async fn serve(&self, handler: Arc<dyn Handler>, mut shutdown: watch::Receiver<bool>) {
-        let mut connections = JoinSet::new();
-        loop {
-            let incoming = tokio::select! {
-                i = self.endpoint.accept() => i,
-                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-                _ = shutdown.changed() => break,
-            };
-            let Some(incoming) = incoming else { break };
-            let handler = handler.clone();
-            connections.spawn(async move {
-                match incoming.await {
-                    Ok(conn) => serve_connection(conn, handler).await,
-                    Err(e) => tracing::debug!(error = %e, "incoming connection failed"),
-                }
-            });
-        }
-        let drained = tokio::time::timeout(SERVE_GRACE, async {
-            while connections.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!(
-                left = connections.len(),
-                "requests still under way at shutdown were stopped"
-            );
-            connections.abort_all();
-            while connections.join_next().await.is_some() {}
-        }
+    /// Accepts connections until `shutdown` turns true, within the [`Limits`] (see
+    /// [`accept`]). Then requests under way get [`SERVE_GRACE`] to finish (the connections
+    /// end when [`Transport::close`] closes them) and whatever is left is stopped: no
+    /// connection or stream outlives the node, so its UDP port is free for a restart.
+    pub async fn serve(&self, handler: Arc<dyn Handler>, shutdown: watch::Receiver<bool>) {
+        let shared = Arc::new(accept::Shared {
+            handler,
+            limits: self.limits.clone(),
+            budget: self.budget.clone(),
+            gate: self.gate.clone(),
+        });
+        accept::serve(&self.endpoint, shared, shutdown).await;
     }
 
     /// Closes every connection and the endpoint, waiting briefly for peers to learn it.
@@ -243,42 +267,4 @@ async fn resolve(text: &str) -> Option<SocketAddr> {
         return Some(a);
     }
     tokio::net::lookup_host(text).await.ok()?.next()
-}
-
-async fn serve_connection(conn: quinn::Connection, handler: Arc<dyn Handler>) {
-    let Some(peer) = tls::peer_id(&conn) else {
-        conn.close(1u32.into(), b"no identity");
-        return;
-    };
-    if !handler.admit(&peer) {
-        conn.close(2u32.into(), b"not a member");
-        return;
-    }
-    // Each request's task belongs to its connection: stopping the connection's task stops
-    // them too.
-    let mut requests = JoinSet::new();
-    loop {
-        let (mut send, mut recv) = tokio::select! {
-            s = conn.accept_bi() => match s {
-                Ok(s) => s,
-                Err(_) => break,
-            },
-            Some(_) = requests.join_next(), if !requests.is_empty() => continue,
-        };
-        let handler = handler.clone();
-        requests.spawn(async move {
-            let response = match frame::read_request(&mut recv).await {
-                Ok((kind, body)) => handler.handle(peer, kind, body).await,
-                Err(e) => {
-                    tracing::warn!(peer = %peer.fingerprint(), error = %e, "bad request frame");
-                    Response::rejected(e)
-                }
-            };
-            if let Err(e) = frame::write_response(&mut send, &response).await {
-                tracing::debug!(error = %e, "could not send response");
-            }
-        });
-    }
-    // The connection is closed: requests under way still finish their work.
-    while requests.join_next().await.is_some() {}
 }

@@ -26,6 +26,10 @@ use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, PeerIncompatible, SignatureScheme,
 };
 
+use super::limits::{
+    Limits, MEMBER_RECEIVE_WINDOW, STRANGER_RECEIVE_WINDOW, STREAM_RECEIVE_WINDOW,
+};
+
 /// The ALPN protocol id.
 pub const ALPN: &[u8] = b"lotse/1";
 
@@ -176,10 +180,13 @@ impl ClientCertVerifier for MemberClients {
     raw_key_signature_methods!();
 }
 
-/// Builds the QUIC server configuration.
+/// Builds the QUIC server configuration: every connection starts with what a stranger may
+/// have (one stream, [`STRANGER_RECEIVE_WINDOW`]); a member gets more once it is known
+/// (`super::accept`).
 pub fn server_config(
     key: &NodeKey,
     policy: Arc<dyn PeerPolicy>,
+    limits: &Limits,
 ) -> Result<quinn::ServerConfig, rustls::Error> {
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -191,14 +198,25 @@ pub fn server_config(
     let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| rustls::Error::General(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    config.transport_config(transport_config());
+    let mut t = transport_config(limits);
+    t.max_concurrent_bidi_streams(1u32.into())
+        .receive_window(STRANGER_RECEIVE_WINDOW.into());
+    config.transport_config(Arc::new(t));
+    // Connection attempts not yet accepted or refused (the accept loop takes each at once):
+    // few, with little buffered.
+    config
+        .max_incoming(limits.stranger_connections.saturating_mul(2).max(64))
+        .incoming_buffer_size(64 * 1024)
+        .incoming_buffer_size_total(4 * 1024 * 1024);
     Ok(config)
 }
 
-/// Builds a QUIC client configuration that accepts only `expected` as the server.
+/// Builds a QUIC client configuration that accepts only `expected` as the server. The
+/// server may open no streams on it: requests go from client to server only.
 pub fn client_config(
     key: &NodeKey,
     expected: NodeId,
+    limits: &Limits,
 ) -> Result<quinn::ClientConfig, rustls::Error> {
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -211,18 +229,29 @@ pub fn client_config(
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| rustls::Error::General(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
-    config.transport_config(transport_config());
+    let mut t = transport_config(limits);
+    // Responses: at most a directory snapshot (4 MiB) per request, a few at once.
+    t.max_concurrent_bidi_streams(0u32.into())
+        .receive_window((2 * MEMBER_RECEIVE_WINDOW).into());
+    config.transport_config(Arc::new(t));
     Ok(config)
 }
 
-fn transport_config() -> Arc<quinn::TransportConfig> {
+/// What both sides share: no unidirectional streams and no datagrams (Lotse uses neither,
+/// and quinn would buffer them unread), bounded stream windows, the idle timeout.
+fn transport_config(limits: &Limits) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
-    t.keep_alive_interval(Some(std::time::Duration::from_secs(10)));
-    if let Ok(idle) = quinn::IdleTimeout::try_from(std::time::Duration::from_secs(60)) {
+    let idle = limits.idle_timeout();
+    // Keep-alives well inside the idle timeout, so a quiet member connection stays up.
+    t.keep_alive_interval(Some((idle / 6).max(std::time::Duration::from_millis(100))));
+    if let Ok(idle) = quinn::IdleTimeout::try_from(idle) {
         t.max_idle_timeout(Some(idle));
     }
-    t.max_concurrent_bidi_streams(256u32.into());
-    Arc::new(t)
+    t.max_concurrent_uni_streams(0u32.into())
+        .datagram_receive_buffer_size(None)
+        .stream_receive_window(STREAM_RECEIVE_WINDOW.into())
+        .send_window(8 * u64::from(STREAM_RECEIVE_WINDOW));
+    t
 }
 
 /// The node id of the other end of an established connection.
